@@ -1,0 +1,202 @@
+//! PATCH: append data at the upload's offset. Also the append step of creation-with-upload.
+
+use super::{add_expires, check_not_expired, empty, insert_u64, lock_failed, rejected};
+use crate::body::ResponseBody;
+use crate::checksum::UploadChecksum;
+use crate::config::Extension;
+use crate::error::{BoxError, StorageError, TusError};
+use crate::headers::{self, UPLOAD_OFFSET};
+use crate::hooks::Intent;
+use crate::id::UploadId;
+use crate::incoming::{BodyRules, ChecksumCheck, chunk_stream};
+use crate::lock::UploadLock;
+use crate::service::Shared;
+use crate::storage::{AppendOptions, BodyError, UploadInfo};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Response, StatusCode};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+pub(super) async fn handle<B>(
+    shared: &Arc<Shared>,
+    parts: &Parts,
+    id: UploadId,
+    body: B,
+) -> Result<Response<ResponseBody>, TusError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let snapshot = shared.storage.info(&id).await?;
+    check_not_expired(&snapshot)?;
+    shared.hooks.authorize(parts, Intent::Append, Some(&snapshot)).await.map_err(rejected)?;
+    if !headers::is_offset_octet_stream(&parts.headers) {
+        return Err(TusError::InvalidContentType);
+    }
+    let offset = headers::u64_header(&parts.headers, "upload-offset")?.ok_or(TusError::MissingHeader("Upload-Offset"))?;
+    let declared_length = headers::u64_header(&parts.headers, "upload-length")?;
+    let checksum = checksum_check(shared, &parts.headers)?;
+    if snapshot.is_final() {
+        return Err(TusError::ModifyFinal);
+    }
+    // Offsets only grow: a request behind the committed offset can be refused without
+    // disturbing a writer that may hold the lock.
+    if offset < snapshot.offset {
+        return Err(TusError::MismatchedOffset { expected: snapshot.offset, given: offset });
+    }
+
+    let lock = shared.locker.lock(&id, shared.config.lock_timeout).await.map_err(lock_failed)?;
+    let result = async {
+        let mut info = shared.storage.info(&id).await?;
+        check_not_expired(&info)?;
+        if info.offset != offset {
+            return Err(TusError::MismatchedOffset { expected: info.offset, given: offset });
+        }
+        let was_complete = info.is_complete();
+        if let Some(length) = declared_length {
+            info = declare_length(shared, info, length).await?;
+        }
+        append(shared, &lock, info, was_complete, parts, body, checksum).await
+    }
+    .await;
+    lock.release().await;
+
+    let info = result?;
+    let mut response = empty(StatusCode::NO_CONTENT);
+    insert_u64(response.headers_mut(), UPLOAD_OFFSET, info.offset);
+    add_expires(response.headers_mut(), &info);
+    Ok(response)
+}
+
+/// Sets the length of a deferred-length upload (once; the same value again is accepted).
+async fn declare_length(shared: &Shared, info: UploadInfo, length: u64) -> Result<UploadInfo, TusError> {
+    match info.length {
+        Some(current) if current == length => Ok(info),
+        Some(_) => Err(TusError::LengthAlreadySet),
+        None => {
+            if length < info.offset {
+                return Err(TusError::InvalidHeader {
+                    header: "Upload-Length",
+                    reason: format!("{length} is less than the {} bytes already stored", info.offset),
+                });
+            }
+            if let Some(max) = shared.config.max_size.filter(|max| length > *max) {
+                return Err(TusError::MaxSizeExceeded { max });
+            }
+            Ok(shared.storage.set_length(&info.id, length).await?)
+        }
+    }
+}
+
+/// The checksum rule of a request: an `Upload-Checksum` header, an announced trailer, or none.
+pub(super) fn checksum_check(shared: &Shared, headers: &http::HeaderMap) -> Result<Option<ChecksumCheck>, TusError> {
+    let algorithms = &shared.config.checksum_algorithms;
+    if let Some(value) = headers::header_str(headers, "upload-checksum")? {
+        if !shared.has(Extension::Checksum) {
+            return Err(TusError::Disabled("the checksum extension"));
+        }
+        return match UploadChecksum::parse(value, algorithms) {
+            Ok(c) => Ok(Some(ChecksumCheck::Header(c))),
+            Err(crate::checksum::InvalidChecksum::Unsupported(name)) => Err(TusError::UnsupportedChecksumAlgorithm(name)),
+            Err(e) => Err(TusError::InvalidHeader { header: "Upload-Checksum", reason: e.to_string() }),
+        };
+    }
+    if headers::announces_checksum_trailer(headers) && shared.has(Extension::ChecksumTrailer) {
+        return Ok(Some(ChecksumCheck::Trailer(algorithms.clone())));
+    }
+    Ok(None)
+}
+
+/// Streams `body` into the upload at `info.offset` under `lock`, then runs the hooks.
+/// Returns the committed state, or the error that cut the body short (after
+/// committing what it may keep).
+pub(super) async fn append<B>(
+    shared: &Arc<Shared>,
+    lock: &UploadLock,
+    info: UploadInfo,
+    was_complete: bool,
+    parts: &Parts,
+    body: B,
+    checksum: Option<ChecksumCheck>,
+) -> Result<UploadInfo, TusError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let content_length = headers::content_length(&parts.headers);
+    let (limit, too_large) = match (info.length, shared.config.max_size) {
+        (Some(length), _) => (length - info.offset, TusError::UploadSizeExceeded { length }),
+        (None, Some(max)) => (max.saturating_sub(info.offset), TusError::MaxSizeExceeded { max }),
+        (None, None) => (u64::MAX - info.offset, TusError::MaxSizeExceeded { max: u64::MAX }),
+    };
+    if content_length.is_some_and(|n| n > limit) {
+        return Err(too_large);
+    }
+    let before = info.offset;
+    let (after, body_error) = if content_length == Some(0) && checksum.is_none() {
+        (info, None)
+    } else {
+        let rules = BodyRules {
+            limit,
+            idle_timeout: shared.config.body_idle_timeout,
+            stop: lock.stop_signal(),
+            shutdown: shared.runtime.shutdown.clone(),
+            checksum,
+        };
+        let atomic = rules.checksum.is_some();
+        let mut stream = chunk_stream(body, content_length, rules);
+        let expires_at = shared
+            .config
+            .expiration
+            .filter(|e| e.sliding && shared.has(Extension::Expiration))
+            .map(|e| SystemTime::now() + e.after);
+        let options = AppendOptions::new().atomic(atomic).expires_at(expires_at);
+        match shared.storage.append(&info.id, before, &mut stream, options).await {
+            Ok(after) => (after, stream.error().cloned()),
+            Err(StorageError::OffsetMismatch { actual }) => {
+                return Err(TusError::MismatchedOffset { expected: actual, given: before });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if after.offset > before {
+        shared.hooks.post_receive(&after).await;
+    }
+    if after.is_complete() && !was_complete {
+        completed(shared, &after).await;
+    }
+    match body_error {
+        None => Ok(after),
+        Some(BodyError::ChecksumMismatch) => Err(TusError::ChecksumMismatch),
+        Some(BodyError::TooLarge { .. }) => Err(too_large),
+        Some(BodyError::Timeout) => Err(TusError::BodyTimeout),
+        Some(BodyError::Interrupted) => Err(TusError::Interrupted),
+        Some(BodyError::ShuttingDown) => Err(TusError::ShuttingDown),
+        Some(other) => Err(TusError::InvalidHeader { header: "body", reason: other.to_string() }),
+    }
+}
+
+/// An upload just became complete: fire `post_finish`, or for a partial, assemble the
+/// unfinished finals that were waiting for it.
+pub(super) async fn completed(shared: &Arc<Shared>, info: &UploadInfo) {
+    if !info.is_partial() {
+        shared.hooks.post_finish(info).await;
+        return;
+    }
+    if !shared.has(Extension::ConcatenationUnfinished) {
+        return;
+    }
+    let finals = match shared.storage.finals_waiting_for(&info.id).await {
+        Ok(finals) => finals,
+        Err(e) => {
+            tracing::error!(partial = %info.id, error = %e, "cannot list the finals waiting for a partial upload");
+            return;
+        }
+    };
+    for final_id in finals {
+        if let Err(e) = super::create::assemble_final(shared, &final_id).await {
+            tracing::error!(%final_id, error = %e, "cannot assemble a final upload");
+        }
+    }
+}
