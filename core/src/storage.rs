@@ -17,6 +17,8 @@
 //! - [`Storage::remove`] leaves a tombstone so that later requests get 410 instead of 404.
 
 mod chunks;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod memory;
 
 pub use chunks::{BodyError, ChunkStream};

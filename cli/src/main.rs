@@ -1,0 +1,2 @@
+//! The `tus` command (work in progress).
+fn main() {}

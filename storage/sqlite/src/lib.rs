@@ -1,0 +1,1 @@
+//! SQLite + filesystem storage for tus-core (work in progress).

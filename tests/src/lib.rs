@@ -1,0 +1,1 @@
+//! The tus conformance suite (work in progress).
