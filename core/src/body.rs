@@ -22,7 +22,9 @@ impl std::fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.kind {
             Kind::Full(b) => f.debug_tuple("ResponseBody::Full").field(&b.as_ref().map_or(0, Bytes::len)).finish(),
-            Kind::Stream { remaining, .. } => f.debug_struct("ResponseBody::Stream").field("remaining", remaining).finish(),
+            Kind::Stream { remaining, .. } => {
+                f.debug_struct("ResponseBody::Stream").field("remaining", remaining).finish()
+            }
         }
     }
 }

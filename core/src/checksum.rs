@@ -75,10 +75,7 @@ impl FromStr for ChecksumAlgorithm {
     type Err = UnknownAlgorithm;
     /// Names are matched exactly: the spec says they are lowercase, so `SHA1` is refused.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| UnknownAlgorithm(s.to_owned()))
+        Self::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| UnknownAlgorithm(s.to_owned()))
     }
 }
 
@@ -161,8 +158,7 @@ impl UploadChecksum {
             .trim()
             .split_once(' ')
             .ok_or_else(|| InvalidChecksum::Malformed("expected \"<algorithm> <base64 digest>\"".into()))?;
-        let algorithm: ChecksumAlgorithm =
-            name.parse().map_err(|_| InvalidChecksum::Unsupported(name.to_owned()))?;
+        let algorithm: ChecksumAlgorithm = name.parse().map_err(|_| InvalidChecksum::Unsupported(name.to_owned()))?;
         if !enabled.contains(&algorithm) {
             return Err(InvalidChecksum::Unsupported(name.to_owned()));
         }
@@ -196,7 +192,10 @@ mod tests {
     #[test]
     fn refuses_uppercase_unknown_and_malformed() {
         let all = ChecksumAlgorithm::ALL;
-        assert!(matches!(UploadChecksum::parse("SHA1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=", &all), Err(InvalidChecksum::Unsupported(_))));
+        assert!(matches!(
+            UploadChecksum::parse("SHA1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=", &all),
+            Err(InvalidChecksum::Unsupported(_))
+        ));
         assert!(matches!(UploadChecksum::parse("whirlpool abc=", &all), Err(InvalidChecksum::Unsupported(_))));
         assert!(matches!(UploadChecksum::parse("sha1", &all), Err(InvalidChecksum::Malformed(_))));
         assert!(matches!(UploadChecksum::parse("sha1 !!!", &all), Err(InvalidChecksum::Malformed(_))));

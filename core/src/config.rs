@@ -176,7 +176,8 @@ impl Cors {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        let list = origins.into_iter().filter_map(|o| HeaderValue::from_str(o.as_ref().trim_end_matches('/')).ok()).collect();
+        let list =
+            origins.into_iter().filter_map(|o| HeaderValue::from_str(o.as_ref().trim_end_matches('/')).ok()).collect();
         Self { origins: AllowedOrigins::List(list), ..Self::any() }
     }
 

@@ -183,20 +183,28 @@ impl TusError {
 impl fmt::Display for TusError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::UnsupportedVersion => f.write_str("unsupported or missing Tus-Resumable version; this server speaks 1.0.0"),
-            Self::InvalidContentType => f.write_str("PATCH requests need Content-Type: application/offset+octet-stream"),
+            Self::UnsupportedVersion => {
+                f.write_str("unsupported or missing Tus-Resumable version; this server speaks 1.0.0")
+            }
+            Self::InvalidContentType => {
+                f.write_str("PATCH requests need Content-Type: application/offset+octet-stream")
+            }
             Self::MissingHeader(h) => write!(f, "missing header {h}"),
             Self::InvalidHeader { header, reason } => write!(f, "invalid {header}: {reason}"),
             Self::MismatchedOffset { expected, given } => {
                 write!(f, "Upload-Offset {given} does not match the upload's offset {expected}")
             }
-            Self::UploadSizeExceeded { length } => write!(f, "the data goes past the upload's length of {length} bytes"),
+            Self::UploadSizeExceeded { length } => {
+                write!(f, "the data goes past the upload's length of {length} bytes")
+            }
             Self::MaxSizeExceeded { max } => write!(f, "the upload is larger than the maximum of {max} bytes"),
             Self::LengthAlreadySet => f.write_str("Upload-Length is already set and cannot change"),
             Self::ChecksumMismatch => f.write_str("the data does not match Upload-Checksum; nothing was stored"),
             Self::UnsupportedChecksumAlgorithm(a) => write!(f, "unsupported checksum algorithm {a:?}"),
             Self::Locked => f.write_str("the upload is busy with another request; retry shortly"),
-            Self::Interrupted => f.write_str("a newer request on this upload stopped this one; the data received was kept"),
+            Self::Interrupted => {
+                f.write_str("a newer request on this upload stopped this one; the data received was kept")
+            }
             Self::BodyTimeout => f.write_str("no data arrived within the idle timeout; the data received was kept"),
             Self::NotFound => f.write_str("upload not found"),
             Self::Gone => f.write_str("the upload expired or was terminated"),

@@ -35,14 +35,8 @@ impl UploadId {
             && id.len() <= Self::MAX_LEN
             && id != "."
             && id != ".."
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
-        if valid {
-            Ok(Self(Arc::from(id)))
-        } else {
-            Err(InvalidUploadId(id.chars().take(200).collect()))
-        }
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'));
+        if valid { Ok(Self(Arc::from(id))) } else { Err(InvalidUploadId(id.chars().take(200).collect())) }
     }
 
     /// The ID as a string slice.

@@ -95,10 +95,7 @@ where
                 }
                 Ok(None) => {
                     st.done = true;
-                    return match st.verify() {
-                        Some(err) => Some((Err(err), st)),
-                        None => None,
-                    };
+                    return st.verify().map(|err| (Err(err), st));
                 }
                 Ok(Some(Err(err))) => {
                     st.done = true;

@@ -57,7 +57,7 @@ mod service;
 pub mod storage;
 
 pub use body::{ResponseBody, TusBody};
-pub use checksum::{ChecksumAlgorithm, Hasher, InvalidChecksum, UploadChecksum, UnknownAlgorithm};
+pub use checksum::{ChecksumAlgorithm, Hasher, InvalidChecksum, UnknownAlgorithm, UploadChecksum};
 pub use config::{AllowedOrigins, Cors, Expiration, Extension, MethodOverride};
 pub use error::{BoxError, CHECKSUM_MISMATCH, StorageError, TusError};
 pub use future::ResponseFuture;

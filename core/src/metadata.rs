@@ -6,9 +6,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 /// Standard base64 that accepts values with or without padding (clients differ).
 const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_encode_padding(true)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    GeneralPurposeConfig::new().with_encode_padding(true).with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
 /// The metadata of an upload, in the order the client sent it.
@@ -59,7 +57,9 @@ impl Metadata {
                 return Err(InvalidMetadata(format!("metadata pair {pair:?} has more than one space")));
             }
             if !valid_key(key) {
-                return Err(InvalidMetadata(format!("metadata key {key:?} is empty or has a space, comma or control character")));
+                return Err(InvalidMetadata(format!(
+                    "metadata key {key:?} is empty or has a space, comma or control character"
+                )));
             }
             if metadata.get(key).is_some() {
                 return Err(InvalidMetadata(format!("metadata key {key:?} appears twice")));

@@ -48,7 +48,8 @@ impl Shared {
         extensions.set(Extension::Checksum, checksum);
         extensions.set(Extension::CreationWithUpload, creation && extensions.contains(Extension::CreationWithUpload));
         extensions.set(Extension::CreationDeferLength, creation && extensions.contains(Extension::CreationDeferLength));
-        extensions.set(Extension::Expiration, config.expiration.is_some() && extensions.contains(Extension::Expiration));
+        extensions
+            .set(Extension::Expiration, config.expiration.is_some() && extensions.contains(Extension::Expiration));
         extensions.set(Extension::ChecksumTrailer, checksum && extensions.contains(Extension::ChecksumTrailer));
         extensions.set(Extension::Concatenation, creation && concatenation);
         extensions.set(

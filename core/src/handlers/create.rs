@@ -66,10 +66,10 @@ where
             (length, _) => length,
         },
     };
-    if let (Some(length), Some(max)) = (length, shared.config.max_size) {
-        if length > max {
-            return Err(TusError::MaxSizeExceeded { max });
-        }
+    if let (Some(length), Some(max)) = (length, shared.config.max_size)
+        && length > max
+    {
+        return Err(TusError::MaxSizeExceeded { max });
     }
 
     let concat_role = match &concat {
@@ -80,11 +80,8 @@ where
     let mut plan = CreatePlan { id: None, length, metadata, concat: concat_role };
     shared.hooks.pre_create(parts, &mut plan).await.map_err(rejected)?;
     let id = plan.id.unwrap_or_else(|| shared.config.id_generator.generate());
-    let expires_at = shared
-        .config
-        .expiration
-        .filter(|_| shared.has(Extension::Expiration))
-        .map(|e| SystemTime::now() + e.after);
+    let expires_at =
+        shared.config.expiration.filter(|_| shared.has(Extension::Expiration)).map(|e| SystemTime::now() + e.after);
     let new = NewUpload::new(id.clone())
         .with_length(plan.length)
         .with_metadata(plan.metadata)
@@ -100,15 +97,14 @@ where
     let prefix = url_prefix(shared, h);
     let mut response = empty(StatusCode::CREATED);
     let location = upload_url(&prefix, &id);
-    let location = HeaderValue::from_str(&location).map_err(|_| TusError::Internal(format!("bad location {location:?}")))?;
+    let location =
+        HeaderValue::from_str(&location).map_err(|_| TusError::Internal(format!("bad location {location:?}")))?;
     response.headers_mut().insert(LOCATION, location);
 
     match concat {
-        Some(ConcatRequest::Final(partials)) => {
-            if partials.iter().all(UploadInfo::is_complete) {
-                info = shared.storage.concatenate(&id, &partials).await?;
-                shared.hooks.post_finish(&info).await;
-            }
+        Some(ConcatRequest::Final(partials)) if partials.iter().all(UploadInfo::is_complete) => {
+            info = shared.storage.concatenate(&id, &partials).await?;
+            shared.hooks.post_finish(&info).await;
         }
         _ if info.is_complete() && !info.is_partial() => shared.hooks.post_finish(&info).await,
         _ => {}
@@ -223,10 +219,10 @@ pub(super) async fn assemble_final(shared: &Arc<Shared>, final_id: &UploadId) ->
             partials.push(partial);
         }
         let total = partials.iter().try_fold(0u64, |sum, p| p.length.and_then(|l| sum.checked_add(l)));
-        if let (Some(max), Some(total)) = (shared.config.max_size, total) {
-            if total > max {
-                return Err(TusError::MaxSizeExceeded { max });
-            }
+        if let (Some(max), Some(total)) = (shared.config.max_size, total)
+            && total > max
+        {
+            return Err(TusError::MaxSizeExceeded { max });
         }
         match shared.storage.concatenate(final_id, &partials).await {
             Ok(info) => Ok(Some(info)),

@@ -15,15 +15,39 @@ use std::ops::Range;
 
 /// Types a browser may show inline: nothing that can run script.
 const INLINE_TYPES: &[&str] = &[
-    "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/avif",
-    "text/plain", "audio/mpeg", "audio/ogg", "audio/wav", "audio/webm", "audio/aac", "audio/flac",
-    "video/mp4", "video/webm", "video/ogg", "video/quicktime",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/bmp",
+    "image/avif",
+    "text/plain",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wav",
+    "audio/webm",
+    "audio/aac",
+    "audio/flac",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "video/quicktime",
 ];
 
 /// RFC 5987 `attr-char`s stay as they are; everything else is percent-encoded.
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-')
-    .remove(b'.').remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
 
 pub(super) async fn handle(shared: &Shared, parts: &Parts, id: UploadId) -> Result<Response<ResponseBody>, TusError> {
     if !shared.config.download || !shared.features.read {
@@ -61,20 +85,20 @@ pub(super) async fn handle(shared: &Shared, parts: &Parts, id: UploadId) -> Resu
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     let content_type = content_type(&info.metadata);
     headers.insert(header::CONTENT_DISPOSITION, content_disposition(&info.metadata, &content_type));
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     Ok(response)
 }
 
 fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| {
+    headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |tag| {
             let tag = tag.trim();
             tag == "*" || tag.trim_start_matches("W/") == etag
-        })
+        },
+    )
 }
 
 /// One `bytes=` range, honoured only when `If-Range` (if any) names the current ETag.
@@ -83,10 +107,10 @@ fn requested_range(headers: &HeaderMap, etag: &str, length: u64) -> Result<Optio
     let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
-    if let Some(if_range) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
-        if if_range.trim() != etag {
-            return Ok(None);
-        }
+    if let Some(if_range) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
+        && if_range.trim() != etag
+    {
+        return Ok(None);
     }
     let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
     if spec.contains(',') {
@@ -127,9 +151,7 @@ fn requested_range(headers: &HeaderMap, etag: &str, length: u64) -> Result<Optio
 
 /// `type/subtype` from the `filetype` (or `type`) metadata when it is a well-formed MIME type.
 fn content_type(metadata: &Metadata) -> String {
-    let is_token = |s: &str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
+    let is_token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b));
     metadata
         .get_str("filetype")
         .or_else(|| metadata.get_str("type"))

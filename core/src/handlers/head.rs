@@ -31,15 +31,15 @@ pub(super) async fn handle(shared: &Shared, parts: &Parts, id: UploadId) -> Resu
         }
         None => {}
     }
-    if !info.metadata.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&info.metadata.encode()) {
-            headers.insert(UPLOAD_METADATA, v);
-        }
+    if !info.metadata.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&info.metadata.encode())
+    {
+        headers.insert(UPLOAD_METADATA, v);
     }
-    if let Some(concat) = &info.concat {
-        if let Ok(v) = HeaderValue::from_str(&concat_header(&url_prefix(shared, &parts.headers), concat)) {
-            headers.insert(UPLOAD_CONCAT, v);
-        }
+    if let Some(concat) = &info.concat
+        && let Ok(v) = HeaderValue::from_str(&concat_header(&url_prefix(shared, &parts.headers), concat))
+    {
+        headers.insert(UPLOAD_CONCAT, v);
     }
     add_expires(headers, &info);
     Ok(response)

@@ -101,15 +101,14 @@ fn effective_method(shared: &Shared, parts: &Parts) -> Method {
         MethodOverride::PostOnly => parts.method == Method::POST,
         MethodOverride::Off => false,
     };
-    if allowed {
-        if let Some(method) = parts
+    if allowed
+        && let Some(method) = parts
             .headers
             .get(headers::X_HTTP_METHOD_OVERRIDE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| Method::from_bytes(v.trim().to_ascii_uppercase().as_bytes()).ok())
-        {
-            return method;
-        }
+    {
+        return method;
     }
     parts.method.clone()
 }
@@ -187,10 +186,10 @@ pub(crate) fn error_response(err: &TusError, head: bool) -> Response<ResponseBod
     if matches!(err, TusError::UnsupportedVersion) {
         headers.insert(TUS_VERSION_HEADER, HeaderValue::from_static(TUS_VERSION));
     }
-    if let TusError::RangeNotSatisfiable { length } = err {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}")) {
-            headers.insert(header::CONTENT_RANGE, v);
-        }
+    if let TusError::RangeNotSatisfiable { length } = err
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}"))
+    {
+        headers.insert(header::CONTENT_RANGE, v);
     }
     response
 }
@@ -213,10 +212,10 @@ pub(crate) fn check_not_expired(info: &UploadInfo) -> Result<(), TusError> {
 
 /// `Upload-Expires` for an upload that will expire.
 pub(crate) fn add_expires(headers: &mut HeaderMap, info: &UploadInfo) {
-    if let (false, Some(at)) = (info.is_complete(), info.expires_at) {
-        if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
-            headers.insert(headers::UPLOAD_EXPIRES, v);
-        }
+    if let (false, Some(at)) = (info.is_complete(), info.expires_at)
+        && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(at))
+    {
+        headers.insert(headers::UPLOAD_EXPIRES, v);
     }
 }
 
@@ -231,10 +230,10 @@ pub(crate) fn url_prefix(shared: &Shared, request: &HeaderMap) -> String {
     if let Some(public) = &shared.config.public_url {
         return format!("{public}{base}");
     }
-    if shared.config.trust_proxy {
-        if let Some((proto, host)) = forwarded_origin(request) {
-            return format!("{proto}://{host}{base}");
-        }
+    if shared.config.trust_proxy
+        && let Some((proto, host)) = forwarded_origin(request)
+    {
+        return format!("{proto}://{host}{base}");
     }
     base.clone()
 }
@@ -264,9 +263,16 @@ fn forwarded_origin(headers: &HeaderMap) -> Option<(String, String)> {
         }
     }
     let first_of = |name: &str| {
-        headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or_default().trim().to_owned())
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or_default().trim().to_owned())
     };
-    if host.is_none() && proto.is_none() && !headers.contains_key("x-forwarded-host") && !headers.contains_key("x-forwarded-proto") {
+    if host.is_none()
+        && proto.is_none()
+        && !headers.contains_key("x-forwarded-host")
+        && !headers.contains_key("x-forwarded-proto")
+    {
         return None;
     }
     if host.is_none() {
@@ -275,7 +281,9 @@ fn forwarded_origin(headers: &HeaderMap) -> Option<(String, String)> {
     if proto.is_none() {
         proto = first_of("x-forwarded-proto").map(|p| p.to_ascii_lowercase()).filter(|p| valid_proto(p));
     }
-    let host = host.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()).filter(|h| valid_host(h)).map(str::to_owned))?;
+    let host = host.or_else(|| {
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()).filter(|h| valid_host(h)).map(str::to_owned)
+    })?;
     Some((proto.unwrap_or_else(|| "http".into()), host))
 }
 

@@ -26,10 +26,10 @@ pub(super) async fn handle(shared: &Shared, parts: &Parts) -> Result<Response<Re
     let headers = response.headers_mut();
     headers.insert(TUS_VERSION_HEADER, HeaderValue::from_static(TUS_VERSION));
     let extensions: Vec<&str> = shared.extensions.iter().map(|e| e.name()).collect();
-    if !extensions.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&extensions.join(",")) {
-            headers.insert(TUS_EXTENSION, v);
-        }
+    if !extensions.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&extensions.join(","))
+    {
+        headers.insert(TUS_EXTENSION, v);
     }
     if let Some(max) = shared.config.max_size {
         headers.insert(TUS_MAX_SIZE, HeaderValue::from(max));

@@ -34,7 +34,8 @@ where
     if !headers::is_offset_octet_stream(&parts.headers) {
         return Err(TusError::InvalidContentType);
     }
-    let offset = headers::u64_header(&parts.headers, "upload-offset")?.ok_or(TusError::MissingHeader("Upload-Offset"))?;
+    let offset =
+        headers::u64_header(&parts.headers, "upload-offset")?.ok_or(TusError::MissingHeader("Upload-Offset"))?;
     let declared_length = headers::u64_header(&parts.headers, "upload-length")?;
     let checksum = checksum_check(shared, &parts.headers)?;
     if snapshot.is_final() {
@@ -98,7 +99,9 @@ pub(super) fn checksum_check(shared: &Shared, headers: &http::HeaderMap) -> Resu
         }
         return match UploadChecksum::parse(value, algorithms) {
             Ok(c) => Ok(Some(ChecksumCheck::Header(c))),
-            Err(crate::checksum::InvalidChecksum::Unsupported(name)) => Err(TusError::UnsupportedChecksumAlgorithm(name)),
+            Err(crate::checksum::InvalidChecksum::Unsupported(name)) => {
+                Err(TusError::UnsupportedChecksumAlgorithm(name))
+            }
             Err(e) => Err(TusError::InvalidHeader { header: "Upload-Checksum", reason: e.to_string() }),
         };
     }

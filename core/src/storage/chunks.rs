@@ -80,10 +80,7 @@ impl ChunkStream {
         let bytes = bytes.into();
         let len = bytes.len() as u64;
         let mut once = Some(bytes);
-        Self::new(
-            futures_util::stream::poll_fn(move |_| Poll::Ready(once.take().map(Ok))),
-            Some(len),
-        )
+        Self::new(futures_util::stream::poll_fn(move |_| Poll::Ready(once.take().map(Ok))), Some(len))
     }
 
     /// The next chunk; `None` after the end or after the first error.

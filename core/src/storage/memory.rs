@@ -1,6 +1,4 @@
-use super::{
-    AppendOptions, ByteStream, ChunkStream, Concat, NewUpload, Removal, Storage, StorageFeatures, UploadInfo,
-};
+use super::{AppendOptions, ByteStream, ChunkStream, Concat, NewUpload, Removal, Storage, StorageFeatures, UploadInfo};
 use crate::error::StorageError;
 use crate::id::UploadId;
 use async_trait::async_trait;
@@ -137,8 +135,7 @@ impl Storage for MemoryStorage {
             .uploads
             .values()
             .filter(|e| {
-                !e.info.is_complete()
-                    && matches!(&e.info.concat, Some(Concat::Final(parts)) if parts.contains(partial))
+                !e.info.is_complete() && matches!(&e.info.concat, Some(Concat::Final(parts)) if parts.contains(partial))
             })
             .map(|e| e.info.id.clone())
             .collect())
@@ -165,12 +162,6 @@ impl Storage for MemoryStorage {
 
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
         let state = self.lock();
-        Ok(state
-            .uploads
-            .values()
-            .filter(|e| e.info.is_expired(now))
-            .take(limit)
-            .map(|e| e.info.clone())
-            .collect())
+        Ok(state.uploads.values().filter(|e| e.info.is_expired(now)).take(limit).map(|e| e.info.clone()).collect())
     }
 }
