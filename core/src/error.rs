@@ -63,6 +63,9 @@ pub enum TusError {
     Interrupted,
     /// No body byte arrived within the idle timeout (408).
     BodyTimeout,
+    /// The request body broke off or was malformed, e.g. a missing announced trailer (400).
+    /// The data received before the break was kept unless the request had a checksum.
+    BrokenBody(String),
     /// No upload with this ID (404).
     NotFound,
     /// The upload expired or was terminated (410).
@@ -112,6 +115,7 @@ impl TusError {
             | Self::LengthAlreadySet
             | Self::UnsupportedChecksumAlgorithm(_)
             | Self::InvalidConcat(_)
+            | Self::BrokenBody(_)
             | Self::UploadNotFinished => StatusCode::BAD_REQUEST,
             Self::MismatchedOffset { .. } => StatusCode::CONFLICT,
             Self::UploadSizeExceeded { .. } | Self::MaxSizeExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -153,6 +157,7 @@ impl TusError {
             Self::Locked => "ERR_UPLOAD_LOCKED",
             Self::Interrupted => "ERR_UPLOAD_INTERRUPTED",
             Self::BodyTimeout => "ERR_READ_TIMEOUT",
+            Self::BrokenBody(_) => "ERR_BROKEN_BODY",
             Self::NotFound => "ERR_UPLOAD_NOT_FOUND",
             Self::Gone => "ERR_UPLOAD_GONE",
             Self::ModifyFinal => "ERR_MODIFY_FINAL",
@@ -206,6 +211,7 @@ impl fmt::Display for TusError {
                 f.write_str("a newer request on this upload stopped this one; the data received was kept")
             }
             Self::BodyTimeout => f.write_str("no data arrived within the idle timeout; the data received was kept"),
+            Self::BrokenBody(why) => write!(f, "the request body broke off: {why}"),
             Self::NotFound => f.write_str("upload not found"),
             Self::Gone => f.write_str("the upload expired or was terminated"),
             Self::ModifyFinal => f.write_str("the final upload of a concatenation cannot be modified"),

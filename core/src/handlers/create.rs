@@ -60,7 +60,10 @@ where
                 });
             }
             (None, true) if !shared.has(Extension::CreationDeferLength) => {
-                return Err(TusError::Disabled("the creation-defer-length extension"));
+                return Err(TusError::InvalidHeader {
+                    header: "Upload-Defer-Length",
+                    reason: "the creation-defer-length extension is disabled on this server".into(),
+                });
             }
             (None, false) => return Err(TusError::MissingHeader("Upload-Length or Upload-Defer-Length")),
             (length, _) => length,
@@ -151,7 +154,7 @@ async fn parse_concat(shared: &Shared, h: &http::HeaderMap) -> Result<Option<Con
         return Ok(None);
     };
     if !shared.has(Extension::Concatenation) {
-        return Err(TusError::Disabled("the concatenation extension"));
+        return Err(TusError::InvalidConcat("the concatenation extension is disabled on this server".into()));
     }
     let value = value.trim();
     if value == "partial" {

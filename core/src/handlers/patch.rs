@@ -95,7 +95,10 @@ pub(super) fn checksum_check(shared: &Shared, headers: &http::HeaderMap) -> Resu
     let algorithms = &shared.config.checksum_algorithms;
     if let Some(value) = headers::header_str(headers, "upload-checksum")? {
         if !shared.has(Extension::Checksum) {
-            return Err(TusError::Disabled("the checksum extension"));
+            return Err(TusError::InvalidHeader {
+                header: "Upload-Checksum",
+                reason: "the checksum extension is disabled on this server".into(),
+            });
         }
         return match UploadChecksum::parse(value, algorithms) {
             Ok(c) => Ok(Some(ChecksumCheck::Header(c))),
@@ -176,7 +179,7 @@ where
         Some(BodyError::Timeout) => Err(TusError::BodyTimeout),
         Some(BodyError::Interrupted) => Err(TusError::Interrupted),
         Some(BodyError::ShuttingDown) => Err(TusError::ShuttingDown),
-        Some(other) => Err(TusError::InvalidHeader { header: "body", reason: other.to_string() }),
+        Some(BodyError::Broken(why)) => Err(TusError::BrokenBody(why)),
     }
 }
 
