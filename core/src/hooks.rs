@@ -75,7 +75,13 @@ pub struct CreatePlan {
     pub concat: Option<Concat>,
 }
 
-/// Callbacks around the life of an upload. See the [module docs](self).
+/// Callbacks around the life of an upload.
+///
+/// Every method has a default that accepts, so an implementation overrides only what it
+/// needs. Blocking hooks (`authorize`, `pre_create`, `pre_terminate`) run before the request
+/// touches storage and may refuse it; notification hooks run after the change is committed.
+/// `post_finish` fires exactly once per upload that completes through this service: never
+/// for partial uploads, and for a final upload of a concatenation when it is assembled.
 #[async_trait]
 pub trait Hooks: Send + Sync + 'static {
     /// Runs first on every tus request, with what the request intends and, for requests

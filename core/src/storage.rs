@@ -14,7 +14,14 @@
 //! - When the stream yields an error, [`AppendOptions::atomic`] decides: atomic appends
 //!   (checksummed chunks) commit nothing; others commit every byte received before the error.
 //! - [`Storage::info`] reads committed state only and never waits for a writer.
-//! - [`Storage::remove`] leaves a tombstone so that later requests get 410 instead of 404.
+//! - An atomic append whose stream failed returns `Ok` with the unchanged state (the service
+//!   reads the stream's error itself and answers 460, 413, …); `Err` is for storage failures.
+//! - When the `append` future is dropped before the stream ended, nothing is committed.
+//! - [`Storage::remove`] leaves a tombstone so that later requests get 410 instead of 404,
+//!   and [`Storage::create`] over a tombstone fails with [`StorageError::AlreadyExists`].
+//! - [`Storage::concatenate`] fails with [`StorageError::AlreadyExists`] once the final holds
+//!   bytes (offset > 0); a zero-length final is complete at creation and never assembled.
+//! - [`Storage::finals_waiting_for`] lists each unfinished, live final once.
 
 mod chunks;
 #[cfg(feature = "conformance")]

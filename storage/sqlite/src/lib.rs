@@ -1,1 +1,362 @@
-//! SQLite + filesystem storage for tus-core (work in progress).
+//! # tus-sqlite
+//!
+//! A [`Storage`] backend for [tus-core](tus_core) that keeps upload records in SQLite and
+//! the bytes of each upload in a file of its own:
+//!
+//! ```text
+//! <dir>/uploads.db     records: offset, length, metadata, concatenation, expiry, state
+//! <dir>/data/<id>      the bytes of upload <id>
+//! ```
+//!
+//! It supports every optional feature (concatenation, unfinished concatenation, downloads).
+//! Request bodies are streamed to disk with bounded memory, finals are assembled with
+//! in-kernel copies, and `info` (HEAD) reads from a pool of reader connections that never
+//! wait for a writer.
+//!
+//! ```
+//! use tus_core::{AppendOptions, ChunkStream, NewUpload, Storage, UploadId};
+//! use tus_sqlite::{Durability, SqliteStorage};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = std::env::temp_dir().join(format!("tus-sqlite-doc-{}", std::process::id()));
+//! let storage = SqliteStorage::builder(&dir).durability(Durability::Sync).open()?;
+//!
+//! let id = UploadId::new("greeting")?;
+//! storage.create(NewUpload::new(id.clone()).with_length(Some(11))).await?;
+//! let mut body = ChunkStream::from_bytes("hello world");
+//! let info = storage.append(&id, 0, &mut body, AppendOptions::new()).await?;
+//! assert!(info.is_complete());
+//! assert_eq!(std::fs::read(dir.join("data").join("greeting"))?, b"hello world");
+//!
+//! drop(storage);
+//! std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Durability
+//!
+//! An append writes the body to the upload's file, then commits the new offset in SQLite
+//! with a compare-and-set. [`Durability`] decides what happens in between:
+//!
+//! - [`Durability::Sync`] (the default): the file's data is flushed to the disk
+//!   (`fdatasync`) *before* the offset is committed, and SQLite commits with
+//!   `synchronous = FULL`. After a crash or a power loss the recorded offset never covers
+//!   bytes that are not on disk, and an acknowledged offset is never lost. Bytes written
+//!   past the recorded offset (a write that was cut off) are truncated by the next
+//!   [`open`](SqliteStorageBuilder::open) or the next append.
+//! - [`Durability::Buffered`]: no `fsync` at all, and SQLite commits with
+//!   `synchronous = NORMAL`. It is faster, and a process crash loses nothing (the kernel
+//!   still holds the data), but a power loss or kernel crash may lose the tail of recent
+//!   writes: the recorded offset may then exceed the bytes on disk, or cover bytes the disk
+//!   never received. Recovery cannot repair that. It logs the uploads whose files are too
+//!   short, but it cannot tell lost bytes inside a file from good ones; clients resuming such
+//!   an upload produce a corrupt file. Use it only where losing uploads on power loss is
+//!   acceptable, or where checksums are verified end to end.
+//!
+//! # Concurrency
+//!
+//! Several [`SqliteStorage`] values, in one process or in several, may share a directory.
+//! SQLite runs in WAL mode, so readers never block, and every writer of an upload holds an
+//! exclusive `flock` on its data file while it writes and commits: a second append at the
+//! same offset waits for the first, then fails with
+//! [`StorageError::OffsetMismatch`]. The compare-and-set on the offset guarantees that at
+//! most one append applies per offset.
+//!
+//! # Recovery
+//!
+//! [`SqliteStorageBuilder::open`] repairs what a crash may leave behind: a data file longer
+//! than its committed offset is truncated, a file without a live record (an orphan of a
+//! removed upload) is deleted, and a live upload without bytes gets its missing file back. A
+//! live upload whose file is missing or shorter than its offset has lost bytes outside this
+//! crate's control; that is logged as an error. Files a writer holds locked are left alone.
+
+mod db;
+mod files;
+mod read;
+mod recovery;
+mod write;
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use std::fmt;
+use std::fs::File;
+use std::io::{Seek as _, SeekFrom};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+use tokio::sync::mpsc;
+use tus_core::{
+    AppendOptions, ByteStream, ChunkStream, NewUpload, Removal, Storage, StorageError, StorageFeatures, UploadId,
+    UploadInfo,
+};
+use write::Piece;
+
+/// How many chunks of a body may wait between the request and the blocking writer.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// Reader connections kept open by default.
+const DEFAULT_IDLE_READERS: usize = 4;
+
+/// When appended bytes count as stored; see the [crate docs](crate#durability).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `fdatasync` the data before committing the offset: the offset never covers bytes
+    /// that a power loss could take away. The default.
+    #[default]
+    Sync,
+    /// No `fsync`: faster, but a power loss may lose the tail of recent writes while the
+    /// recorded offset still covers it.
+    Buffered,
+}
+
+/// Uploads in SQLite, bytes in files; see the [crate docs](crate).
+///
+/// Cloning is cheap and shares the connections.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+/// What the clones of one storage share.
+struct Inner {
+    dir: PathBuf,
+    data_dir: PathBuf,
+    durability: Durability,
+    /// SQLite allows one writer at a time anyway; a single connection avoids busy waits
+    /// between writers of this process.
+    writer: Mutex<Connection>,
+    readers: db::ReaderPool,
+}
+
+impl Inner {
+    fn data_path(&self, id: &UploadId) -> PathBuf {
+        self.data_dir.join(id.as_str())
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic inside a transaction rolls it back when the transaction is dropped, so
+        // the connection is still usable.
+        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStorage")
+            .field("dir", &self.inner.dir)
+            .field("durability", &self.inner.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options for opening a [`SqliteStorage`]; made by [`SqliteStorage::builder`].
+#[derive(Debug, Clone)]
+pub struct SqliteStorageBuilder {
+    dir: PathBuf,
+    durability: Durability,
+    idle_readers: usize,
+}
+
+impl SqliteStorageBuilder {
+    /// Sets when appended bytes count as stored (default [`Durability::Sync`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How many reader connections stay open between reads (default 4). More readers
+    /// than this still run at once; the extra connections are closed afterwards.
+    pub fn idle_readers(mut self, idle_readers: usize) -> Self {
+        self.idle_readers = idle_readers;
+        self
+    }
+
+    /// Opens (creating if needed) the storage and runs [recovery](crate#recovery).
+    ///
+    /// This blocks while it opens the database and scans the data directory: call it at
+    /// startup, or from [`tokio::task::spawn_blocking`] inside a running server.
+    pub fn open(self) -> Result<SqliteStorage, StorageError> {
+        let data_dir = self.dir.join("data");
+        std::fs::create_dir_all(&data_dir)?;
+        let db_path = self.dir.join("uploads.db");
+        let writer = db::open_writer(&db_path, self.durability)?;
+        if self.durability == Durability::Sync {
+            files::sync_dir(&self.dir)?;
+        }
+        let inner = Inner {
+            readers: db::ReaderPool::new(db_path, self.durability, self.idle_readers),
+            dir: self.dir,
+            data_dir,
+            durability: self.durability,
+            writer: Mutex::new(writer),
+        };
+        recovery::run(&inner)?;
+        Ok(SqliteStorage { inner: Arc::new(inner) })
+    }
+}
+
+impl SqliteStorage {
+    /// Opens the storage in `dir` with the default options; see [`SqliteStorageBuilder::open`].
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StorageError> {
+        Self::builder(dir).open()
+    }
+
+    /// Options for opening the storage in `dir`.
+    pub fn builder(dir: impl Into<PathBuf>) -> SqliteStorageBuilder {
+        SqliteStorageBuilder { dir: dir.into(), durability: Durability::default(), idle_readers: DEFAULT_IDLE_READERS }
+    }
+
+    /// The directory holding `uploads.db` and `data/`.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// When appended bytes count as stored.
+    pub fn durability(&self) -> Durability {
+        self.inner.durability
+    }
+
+    /// Runs blocking work (SQLite, files) on tokio's blocking pool.
+    async fn blocking<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StorageError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || work(&inner)).await.map_err(joined)?
+    }
+}
+
+/// A blocking task that did not finish: it panicked, or the runtime is shutting down.
+fn joined(err: tokio::task::JoinError) -> StorageError {
+    StorageError::other(format!("storage task failed: {err}"))
+}
+
+/// Hands the chunks of `data` to the blocking writer, ending with a [`Piece::End`], and
+/// stops early when the writer hangs up.
+async fn feed(data: &mut ChunkStream, tx: mpsc::Sender<Piece>) {
+    loop {
+        // Also watch the writer, so that its early answer (a stale offset, say) does not
+        // wait for a slow client's next chunk.
+        let next = tokio::select! {
+            biased;
+            () = tx.closed() => return,
+            next = data.next_chunk() => next,
+        };
+        let piece = match next {
+            Some(Ok(chunk)) if chunk.is_empty() => continue,
+            Some(Ok(chunk)) => Piece::Chunk(chunk),
+            Some(Err(_)) => Piece::End { failed: true },
+            None => Piece::End { failed: false },
+        };
+        let end = matches!(piece, Piece::End { .. });
+        // A closed channel means the writer stopped (stale offset, I/O error); its result
+        // says why, and the rest of the body is not needed.
+        if tx.send(piece).await.is_err() || end {
+            return;
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    fn features(&self) -> StorageFeatures {
+        StorageFeatures::ALL
+    }
+
+    async fn create(&self, upload: NewUpload) -> Result<UploadInfo, StorageError> {
+        self.blocking(move |inner| {
+            let info = db::insert(&mut inner.writer(), &upload)?;
+            if let Err(e) = files::create_empty(&inner.data_path(&info.id)) {
+                // An upload without its file is unusable: free the ID again.
+                if let Err(error) = db::delete(&mut inner.writer(), &info.id) {
+                    tracing::warn!(id = %info.id, %error, "cannot delete the record of a failed create");
+                }
+                return Err(StorageError::Io(e));
+            }
+            Ok(info)
+        })
+        .await
+    }
+
+    async fn info(&self, id: &UploadId) -> Result<UploadInfo, StorageError> {
+        let id = id.clone();
+        self.blocking(move |inner| db::load_active(&*inner.readers.get()?, &id)).await
+    }
+
+    /// Streams `data` to the upload's file through a bounded channel and a blocking writer,
+    /// then commits. When this future is dropped before the body ends, nothing is committed.
+    async fn append(
+        &self,
+        id: &UploadId,
+        offset: u64,
+        data: &mut ChunkStream,
+        options: AppendOptions,
+    ) -> Result<UploadInfo, StorageError> {
+        let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let inner = Arc::clone(&self.inner);
+        let writer_id = id.clone();
+        let writer = tokio::task::spawn_blocking(move || write::append(&inner, &writer_id, offset, rx, options));
+        feed(data, tx).await;
+        writer.await.map_err(joined)?
+    }
+
+    async fn set_length(&self, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {
+        let id = id.clone();
+        self.blocking(move |inner| db::set_length(&inner.writer(), &id, length)).await
+    }
+
+    async fn concatenate(&self, final_id: &UploadId, partials: &[UploadInfo]) -> Result<UploadInfo, StorageError> {
+        let final_id = final_id.clone();
+        let partials: Vec<UploadId> = partials.iter().map(|p| p.id.clone()).collect();
+        self.blocking(move |inner| write::concatenate(inner, &final_id, &partials)).await
+    }
+
+    async fn finals_waiting_for(&self, partial: &UploadId) -> Result<Vec<UploadId>, StorageError> {
+        let partial = partial.clone();
+        self.blocking(move |inner| db::finals_waiting_for(&*inner.readers.get()?, &partial)).await
+    }
+
+    async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError> {
+        let id = id.clone();
+        let opened = self
+            .blocking(move |inner| {
+                let info = db::load_active(&*inner.readers.get()?, &id)?;
+                // Bytes past the committed offset are not the upload's (yet).
+                let end = range.end.min(info.offset);
+                let start = range.start.min(end);
+                if start == end {
+                    return Ok(None);
+                }
+                let mut file = File::open(inner.data_path(&id))?;
+                file.seek(SeekFrom::Start(start))?;
+                Ok(Some((file, end - start)))
+            })
+            .await?;
+        Ok(match opened {
+            Some((file, len)) => Box::pin(read::FileStream::new(file, len)),
+            None => Box::pin(tokio_util::io::ReaderStream::new(tokio::io::empty())),
+        })
+    }
+
+    async fn remove(&self, id: &UploadId, why: Removal) -> Result<(), StorageError> {
+        let id = id.clone();
+        self.blocking(move |inner| {
+            db::tombstone(&inner.writer(), &id, why)?;
+            // The tombstone is committed; a file that cannot go now is an orphan that the
+            // next open deletes.
+            if let Err(error) = files::remove(&inner.data_path(&id)) {
+                tracing::warn!(%id, %error, "cannot delete the data file of a removed upload");
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
+        self.blocking(move |inner| db::expired(&*inner.readers.get()?, now, limit)).await
+    }
+}

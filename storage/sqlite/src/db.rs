@@ -1,0 +1,465 @@
+//! The SQLite side: connections, schema, and the queries on upload records.
+
+use crate::Durability;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tus_core::{Concat, Metadata, NewUpload, Removal, StorageError, UploadId, UploadInfo};
+
+/// How long a connection waits for another writer (in this or another process) before
+/// giving up with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema version this code writes, kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE uploads (
+    id         TEXT PRIMARY KEY NOT NULL,
+    "offset"   INTEGER NOT NULL CHECK ("offset" >= 0),
+    length     INTEGER CHECK (length >= 0),
+    metadata   TEXT NOT NULL,
+    concat     TEXT CHECK (concat IN ('partial', 'final')),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    state      TEXT NOT NULL CHECK (state IN ('active', 'terminated', 'expired'))
+) STRICT;
+CREATE INDEX uploads_expiry ON uploads (expires_at) WHERE state = 'active' AND expires_at IS NOT NULL;
+CREATE TABLE concat_parts (
+    final_id   TEXT NOT NULL REFERENCES uploads (id),
+    position   INTEGER NOT NULL,
+    partial_id TEXT NOT NULL,
+    PRIMARY KEY (final_id, position)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX concat_parts_partial ON concat_parts (partial_id);
+"#;
+
+const COLUMNS: &str = r#"id, "offset", length, metadata, concat, created_at, expires_at, state"#;
+
+/// Maps a SQLite error: lock contention is temporary, anything else is a backend failure.
+pub(crate) fn db_err(err: rusqlite::Error) -> StorageError {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Unavailable(Box::new(err)),
+        _ => StorageError::Other(Box::new(err)),
+    }
+}
+
+/// Whether a record is live or a tombstone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Active,
+    Terminated,
+    Expired,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Terminated => "terminated",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// One row of `uploads`, with the parts of a final upload.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) info: UploadInfo,
+    pub(crate) state: State,
+}
+
+impl Record {
+    /// The upload, or the error a request on it gets when it is a tombstone.
+    pub(crate) fn active(self) -> Result<UploadInfo, StorageError> {
+        match self.state {
+            State::Active => Ok(self.info),
+            State::Terminated | State::Expired => Err(StorageError::Gone),
+        }
+    }
+}
+
+/// Unix milliseconds; times before 1970 become negative.
+pub(crate) fn to_millis(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+/// The inverse of [`to_millis`].
+pub(crate) fn from_millis(ms: i64) -> SystemTime {
+    let span = Duration::from_millis(ms.unsigned_abs());
+    let time = if ms >= 0 { UNIX_EPOCH.checked_add(span) } else { UNIX_EPOCH.checked_sub(span) };
+    time.unwrap_or(UNIX_EPOCH)
+}
+
+/// A time as it reads back from the database.
+pub(crate) fn stored_time(time: SystemTime) -> SystemTime {
+    from_millis(to_millis(time))
+}
+
+/// A byte count as SQLite's signed 64-bit integer.
+pub(crate) fn to_sql(value: u64) -> Result<i64, StorageError> {
+    i64::try_from(value).map_err(|_| StorageError::other(format!("{value} bytes is more than this storage can record")))
+}
+
+fn from_sql(value: i64) -> Result<u64, StorageError> {
+    u64::try_from(value).map_err(|_| StorageError::other(format!("corrupt upload record: negative size {value}")))
+}
+
+/// Opens one connection with the settings every connection shares.
+fn connect(path: &Path, durability: Durability) -> Result<Connection, StorageError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    // FULL makes each commit durable on its own; NORMAL in WAL mode may lose the last
+    // commits on power loss but never corrupts the database.
+    let synchronous = match durability {
+        Durability::Sync => "FULL",
+        Durability::Buffered => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous).map_err(db_err)?;
+    Ok(conn)
+}
+
+/// Opens the writer connection, switches the database to WAL and brings the schema up to date.
+pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StorageError> {
+    let mut conn = connect(path, durability)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(db_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StorageError::other(format!("SQLite refused WAL mode (journal_mode is {mode})")));
+    }
+    conn.pragma_update(None, "foreign_keys", true).map_err(db_err)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// Creates or upgrades the schema. `user_version` says which version a file has.
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    // IMMEDIATE: two processes opening a fresh directory at once must not both create tables.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(db_err)?;
+    match version {
+        0 => {
+            tx.execute_batch(SCHEMA_V1).map_err(db_err)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db_err)?;
+        }
+        SCHEMA_VERSION => {}
+        newer => {
+            return Err(StorageError::other(format!(
+                "the upload database has schema version {newer}; this tus-sqlite knows up to {SCHEMA_VERSION}"
+            )));
+        }
+    }
+    tx.commit().map_err(db_err)
+}
+
+/// Reader connections, reused. WAL lets them read while the writer writes.
+#[derive(Debug)]
+pub(crate) struct ReaderPool {
+    path: PathBuf,
+    durability: Durability,
+    idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+}
+
+impl ReaderPool {
+    pub(crate) fn new(path: PathBuf, durability: Durability, max_idle: usize) -> Self {
+        Self { path, durability, idle: Mutex::new(Vec::new()), max_idle }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
+        // The list is only pushed to and popped from; a panic cannot leave it half-changed.
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An idle connection, or a new one when all are busy (opening one is cheap).
+    pub(crate) fn get(&self) -> Result<Reader<'_>, StorageError> {
+        let conn = self.idle().pop();
+        let conn = match conn {
+            Some(conn) => conn,
+            None => {
+                let conn = connect(&self.path, self.durability)?;
+                conn.pragma_update(None, "query_only", true).map_err(db_err)?;
+                conn
+            }
+        };
+        Ok(Reader { pool: self, conn: Some(conn) })
+    }
+}
+
+/// A pooled reader connection; goes back to the pool when dropped.
+pub(crate) struct Reader<'a> {
+    pool: &'a ReaderPool,
+    conn: Option<Connection>,
+}
+
+impl Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        // Only `drop` takes the connection out.
+        self.conn.as_ref().unwrap_or_else(|| unreachable!("reader used after release"))
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self.pool.idle();
+            if idle.len() < self.pool.max_idle {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+fn record(conn: &Connection, row: &Row<'_>) -> Result<Record, StorageError> {
+    let id: String = row.get(0).map_err(db_err)?;
+    let id = UploadId::new(&id).map_err(StorageError::other)?;
+    let mut info = UploadInfo::new(id);
+    info.offset = from_sql(row.get(1).map_err(db_err)?)?;
+    info.length = row.get::<_, Option<i64>>(2).map_err(db_err)?.map(from_sql).transpose()?;
+    info.metadata = Metadata::parse(&row.get::<_, String>(3).map_err(db_err)?).map_err(StorageError::other)?;
+    info.concat = match row.get::<_, Option<String>>(4).map_err(db_err)?.as_deref() {
+        None => None,
+        Some("partial") => Some(Concat::Partial),
+        Some("final") => Some(Concat::Final(parts(conn, &info.id)?)),
+        Some(other) => return Err(StorageError::other(format!("corrupt upload record: concat {other:?}"))),
+    };
+    info.created_at = from_millis(row.get(5).map_err(db_err)?);
+    info.expires_at = row.get::<_, Option<i64>>(6).map_err(db_err)?.map(from_millis);
+    let state = match row.get::<_, String>(7).map_err(db_err)?.as_str() {
+        "active" => State::Active,
+        "terminated" => State::Terminated,
+        "expired" => State::Expired,
+        other => return Err(StorageError::other(format!("corrupt upload record: state {other:?}"))),
+    };
+    Ok(Record { info, state })
+}
+
+/// The partial uploads of a final upload, in order.
+fn parts(conn: &Connection, final_id: &UploadId) -> Result<Vec<UploadId>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT partial_id FROM concat_parts WHERE final_id = ?1 ORDER BY position")
+        .map_err(db_err)?;
+    let mut rows = stmt.query([final_id.as_str()]).map_err(db_err)?;
+    let mut ids = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        let id: String = row.get(0).map_err(db_err)?;
+        ids.push(UploadId::new(&id).map_err(StorageError::other)?);
+    }
+    Ok(ids)
+}
+
+/// The record of `id`, tombstone or not.
+pub(crate) fn load(conn: &Connection, id: &UploadId) -> Result<Option<Record>, StorageError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM uploads WHERE id = ?1")).map_err(db_err)?;
+    let mut rows = stmt.query([id.as_str()]).map_err(db_err)?;
+    match rows.next().map_err(db_err)? {
+        Some(row) => record(conn, row).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The live upload `id`, or `NotFound` / `Gone`.
+pub(crate) fn load_active(conn: &Connection, id: &UploadId) -> Result<UploadInfo, StorageError> {
+    load(conn, id)?.ok_or(StorageError::NotFound)?.active()
+}
+
+/// Inserts a new record (and the parts of a final). Returns the stored state.
+pub(crate) fn insert(conn: &mut Connection, upload: &NewUpload) -> Result<UploadInfo, StorageError> {
+    let mut info = UploadInfo::from_new(upload);
+    // Hand back exactly what `info` will read later.
+    info.created_at = stored_time(info.created_at);
+    info.expires_at = info.expires_at.map(stored_time);
+    let length = info.length.map(to_sql).transpose()?;
+    let concat = match &info.concat {
+        None => None,
+        Some(Concat::Partial) => Some("partial"),
+        Some(Concat::Final(_)) => Some("final"),
+    };
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+    let inserted = tx
+        .execute(
+            &format!(
+                "INSERT INTO uploads ({COLUMNS}) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
+            ),
+            params![
+                info.id.as_str(),
+                length,
+                info.metadata.encode(),
+                concat,
+                to_millis(info.created_at),
+                info.expires_at.map(to_millis),
+            ],
+        )
+        .map_err(db_err)?;
+    if inserted == 0 {
+        return Err(StorageError::AlreadyExists);
+    }
+    if let Some(Concat::Final(partials)) = &info.concat {
+        let mut stmt = tx
+            .prepare_cached("INSERT INTO concat_parts (final_id, position, partial_id) VALUES (?1, ?2, ?3)")
+            .map_err(db_err)?;
+        for (position, partial) in partials.iter().enumerate() {
+            let position = i64::try_from(position).map_err(StorageError::other)?;
+            stmt.execute(params![info.id.as_str(), position, partial.as_str()]).map_err(db_err)?;
+        }
+    }
+    tx.commit().map_err(db_err)?;
+    Ok(info)
+}
+
+/// Deletes a record that never got its data file, so that the ID is free again.
+pub(crate) fn delete(conn: &mut Connection, id: &UploadId) -> Result<(), StorageError> {
+    let tx = conn.transaction().map_err(db_err)?;
+    tx.execute("DELETE FROM concat_parts WHERE final_id = ?1", [id.as_str()]).map_err(db_err)?;
+    tx.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()]).map_err(db_err)?;
+    tx.commit().map_err(db_err)
+}
+
+/// Why a conditional update of `id` changed no row.
+fn why_unchanged(conn: &Connection, id: &UploadId) -> StorageError {
+    match load(conn, id) {
+        Ok(Some(record)) => match record.active() {
+            Ok(info) => StorageError::OffsetMismatch { actual: info.offset },
+            Err(gone) => gone,
+        },
+        Ok(None) => StorageError::NotFound,
+        Err(e) => e,
+    }
+}
+
+/// Compare-and-set of the offset: moves `id` from `old` to `new` only when it is still
+/// live and at `old`, and slides the expiry when `expires_at` is given.
+pub(crate) fn advance(
+    conn: &Connection,
+    id: &UploadId,
+    old: u64,
+    new: u64,
+    expires_at: Option<SystemTime>,
+) -> Result<UploadInfo, StorageError> {
+    let (old, new) = (to_sql(old)?, to_sql(new)?);
+    let changed = conn
+        .prepare_cached(
+            r#"UPDATE uploads SET "offset" = ?3, expires_at = coalesce(?4, expires_at)
+               WHERE id = ?1 AND "offset" = ?2 AND state = 'active'"#,
+        )
+        .and_then(|mut stmt| stmt.execute(params![id.as_str(), old, new, expires_at.map(to_millis)]))
+        .map_err(db_err)?;
+    if changed == 0 {
+        return Err(why_unchanged(conn, id));
+    }
+    load_active(conn, id)
+}
+
+/// Compare-and-set that marks a final upload complete at `total` bytes, only while it is
+/// live and empty.
+pub(crate) fn complete_final(conn: &Connection, id: &UploadId, total: u64) -> Result<UploadInfo, StorageError> {
+    let changed = conn
+        .execute(
+            r#"UPDATE uploads SET "offset" = ?2, length = ?2 WHERE id = ?1 AND "offset" = 0 AND state = 'active'"#,
+            params![id.as_str(), to_sql(total)?],
+        )
+        .map_err(db_err)?;
+    if changed == 0 {
+        return Err(match why_unchanged(conn, id) {
+            StorageError::OffsetMismatch { .. } => StorageError::AlreadyExists,
+            other => other,
+        });
+    }
+    load_active(conn, id)
+}
+
+/// Declares the length of a deferred-length upload.
+pub(crate) fn set_length(conn: &Connection, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {
+    let changed = conn
+        .execute(
+            "UPDATE uploads SET length = ?2 WHERE id = ?1 AND state = 'active' AND length IS NULL",
+            params![id.as_str(), to_sql(length)?],
+        )
+        .map_err(db_err)?;
+    if changed == 0 {
+        let info = load_active(conn, id)?;
+        if info.length.is_some() {
+            return Err(StorageError::LengthAlreadySet);
+        }
+        return Err(StorageError::other("upload length did not change; retry"));
+    }
+    load_active(conn, id)
+}
+
+/// Turns a live record into a tombstone.
+pub(crate) fn tombstone(conn: &Connection, id: &UploadId, why: Removal) -> Result<(), StorageError> {
+    let state = match why {
+        Removal::Expired => State::Expired,
+        // `Removal` is non-exhaustive; whatever else comes is a termination.
+        _ => State::Terminated,
+    };
+    let changed = conn
+        .execute(
+            "UPDATE uploads SET state = ?2 WHERE id = ?1 AND state = 'active'",
+            params![id.as_str(), state.as_str()],
+        )
+        .map_err(db_err)?;
+    if changed == 0 {
+        return Err(match load(conn, id)? {
+            Some(_) => StorageError::Gone,
+            None => StorageError::NotFound,
+        });
+    }
+    Ok(())
+}
+
+/// The unfinished, live final uploads that name `partial`, each once.
+pub(crate) fn finals_waiting_for(conn: &Connection, partial: &UploadId) -> Result<Vec<UploadId>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached(
+            r#"SELECT id FROM uploads
+               WHERE id IN (SELECT final_id FROM concat_parts WHERE partial_id = ?1)
+                 AND state = 'active' AND (length IS NULL OR "offset" < length)
+               ORDER BY created_at, id"#,
+        )
+        .map_err(db_err)?;
+    let mut rows = stmt.query([partial.as_str()]).map_err(db_err)?;
+    let mut ids = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        let id: String = row.get(0).map_err(db_err)?;
+        ids.push(UploadId::new(&id).map_err(StorageError::other)?);
+    }
+    Ok(ids)
+}
+
+/// Up to `limit` live, unfinished uploads whose expiry is at or before `now`, soonest first.
+pub(crate) fn expired(conn: &Connection, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            r#"SELECT {COLUMNS} FROM uploads
+               WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1
+                 AND (length IS NULL OR "offset" < length)
+               ORDER BY expires_at, id LIMIT ?2"#
+        ))
+        .map_err(db_err)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = stmt.query(params![to_millis(now), limit]).map_err(db_err)?;
+    let mut infos = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        infos.push(record(conn, row)?.info);
+    }
+    Ok(infos)
+}
+
+/// `(id, offset)` of every live upload, for startup recovery.
+pub(crate) fn active_offsets(conn: &Connection) -> Result<Vec<(String, u64)>, StorageError> {
+    let mut stmt = conn.prepare(r#"SELECT id, "offset" FROM uploads WHERE state = 'active'"#).map_err(db_err)?;
+    let mut rows = stmt.query([]).map_err(db_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db_err)? {
+        out.push((row.get(0).map_err(db_err)?, from_sql(row.get(1).map_err(db_err)?)?));
+    }
+    Ok(out)
+}

@@ -1,0 +1,265 @@
+//! Writing data files: appends and concatenation. Everything here blocks, so it runs
+//! on tokio's blocking pool.
+
+use crate::{Durability, Inner, db, files};
+use bytes::Bytes;
+use std::fs::File;
+use std::io::{self, BufWriter, Read as _, Seek as _, SeekFrom, Write as _};
+use tokio::sync::mpsc;
+use tus_core::{AppendOptions, StorageError, UploadId, UploadInfo};
+
+/// How much of a body is gathered before it goes to the file.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// What the async side hands the blocking writer.
+#[derive(Debug)]
+pub(crate) enum Piece {
+    /// The next bytes of the body.
+    Chunk(Bytes),
+    /// The body ended, with an error when `failed`.
+    End { failed: bool },
+}
+
+/// How the body reached the file.
+enum Received {
+    /// The body ended (cleanly, or with an error when `failed`) after `written` bytes.
+    Ended { written: u64, failed: bool },
+    /// The async side went away before the end of the body (its future was dropped).
+    Abandoned,
+}
+
+/// Opens and locks the data file of `id` for a writer, then re-reads the record under the
+/// lock. The lock (an `flock`) makes every writer of this upload, in any thread, storage
+/// value or process, wait for the one before it, so no two of them ever write the same
+/// file at once.
+fn lock_for_writing(inner: &Inner, id: &UploadId, create: bool) -> Result<(File, UploadInfo), StorageError> {
+    let path = inner.data_path(id);
+    let file = match files::open_rw(&path, create) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Removed meanwhile, or bytes lost outside our control.
+            db::load_active(&*inner.readers.get()?, id)?;
+            return Err(StorageError::Io(io::Error::new(
+                e.kind(),
+                format!("the data file of upload {id} is missing though bytes were recorded"),
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    file.lock()?;
+    match db::load_active(&*inner.readers.get()?, id) {
+        Ok(info) => Ok((file, info)),
+        Err(e) => {
+            if matches!(e, StorageError::Gone | StorageError::NotFound) {
+                // We may have just re-created the file of a removed upload.
+                discard(&path, id);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Deletes the data file of an upload that is no longer live.
+fn discard(path: &std::path::Path, id: &UploadId) {
+    if let Err(error) = files::remove(path) {
+        tracing::warn!(%id, %error, "cannot delete the data file of a removed upload");
+    }
+}
+
+/// Appends the pieces from `rx` to the data file of `id` at `offset`, then commits.
+///
+/// The order matters for crash safety: lock the file, re-check the offset, cut leftovers
+/// past it, write, `fdatasync` (with [`Durability::Sync`]), and only then move the offset
+/// with a compare-and-set. Any failure before the commit truncates the file back.
+pub(crate) fn append(
+    inner: &Inner,
+    id: &UploadId,
+    offset: u64,
+    mut rx: mpsc::Receiver<Piece>,
+    options: AppendOptions,
+) -> Result<UploadInfo, StorageError> {
+    // A stale offset is answered at once, without waiting for the file lock.
+    let current = db::load_active(&*inner.readers.get()?, id)?;
+    if current.offset != offset {
+        return Err(StorageError::OffsetMismatch { actual: current.offset });
+    }
+    let (file, current) = lock_for_writing(inner, id, offset == 0)?;
+    if current.offset != offset {
+        return Err(StorageError::OffsetMismatch { actual: current.offset });
+    }
+    let len = file.metadata()?.len();
+    if len < offset {
+        return Err(StorageError::Io(io::Error::other(format!(
+            "the data file of upload {id} holds {len} bytes, fewer than the {offset} recorded"
+        ))));
+    }
+    if len > offset {
+        // Leftovers of a write that crashed or was rolled back; they were never committed.
+        file.set_len(offset)?;
+    }
+
+    let received = receive(&file, offset, &mut rx);
+    // Closing the channel tells the async side to stop reading the body.
+    drop(rx);
+    let written = match received {
+        Ok(Received::Ended { written, failed }) if !(failed && options.atomic) => written,
+        Ok(Received::Ended { .. }) => {
+            files::truncate_back(&file, offset, id);
+            return Ok(current);
+        }
+        Ok(Received::Abandoned) => {
+            files::truncate_back(&file, offset, id);
+            return Err(StorageError::other("the append was abandoned before its body ended"));
+        }
+        Err(e) => {
+            files::truncate_back(&file, offset, id);
+            return Err(StorageError::Io(e));
+        }
+    };
+    let Some(new) = offset.checked_add(written) else {
+        files::truncate_back(&file, offset, id);
+        return Err(StorageError::other("upload offset overflows"));
+    };
+
+    if written > 0 && inner.durability == Durability::Sync {
+        // The offset may only cover bytes that are on disk, so the data goes first.
+        let synced = file.sync_data().and_then(|()| {
+            // The first bytes also need the file's directory entry to be durable.
+            if offset == 0 { files::sync_dir(&inner.data_dir) } else { Ok(()) }
+        });
+        if let Err(e) = synced {
+            files::truncate_back(&file, offset, id);
+            return Err(StorageError::Io(e));
+        }
+    }
+
+    let committed = db::advance(&inner.writer(), id, offset, new, options.expires_at);
+    match &committed {
+        Ok(_) => {}
+        Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(id), id),
+        Err(StorageError::OffsetMismatch { actual }) => {
+            // Impossible while every writer takes the file lock; the bytes past `offset` may
+            // belong to whoever moved the offset, so they stay.
+            tracing::error!(%id, offset, actual, "upload offset moved under the file lock");
+        }
+        Err(_) => files::truncate_back(&file, offset, id),
+    }
+    committed
+}
+
+/// Writes pieces at `offset` through a buffer until the body ends.
+fn receive(mut file: &File, offset: u64, rx: &mut mpsc::Receiver<Piece>) -> io::Result<Received> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut written = 0u64;
+    loop {
+        match rx.blocking_recv() {
+            Some(Piece::Chunk(chunk)) => {
+                if let Err(e) = out.write_all(&chunk) {
+                    // Dropped without flushing: the caller truncates anyway.
+                    let _ = out.into_parts();
+                    return Err(e);
+                }
+                written += chunk.len() as u64;
+            }
+            Some(Piece::End { failed }) => {
+                out.into_inner().map_err(io::IntoInnerError::into_error)?;
+                return Ok(Received::Ended { written, failed });
+            }
+            None => {
+                let _ = out.into_parts();
+                return Ok(Received::Abandoned);
+            }
+        }
+    }
+}
+
+/// One partial upload to copy into a final upload.
+struct Source {
+    id: UploadId,
+    /// `None` for an empty partial whose file is missing.
+    file: Option<File>,
+    len: u64,
+}
+
+/// Fills the data file of the final upload `final_id` with the bytes of `partials`, in
+/// order, then marks it complete with a compare-and-set on an offset of 0.
+pub(crate) fn concatenate(
+    inner: &Inner,
+    final_id: &UploadId,
+    partials: &[UploadId],
+) -> Result<UploadInfo, StorageError> {
+    if db::load_active(&*inner.readers.get()?, final_id)?.offset > 0 {
+        return Err(StorageError::AlreadyExists);
+    }
+    // A final holds no bytes before this, so creating its missing file loses nothing.
+    let (file, info) = lock_for_writing(inner, final_id, true)?;
+    if info.offset > 0 {
+        return Err(StorageError::AlreadyExists);
+    }
+
+    let mut sources = Vec::with_capacity(partials.len());
+    let mut total = 0u64;
+    {
+        let reader = inner.readers.get()?;
+        for id in partials {
+            let partial = db::load_active(&reader, id)?;
+            if partial.length != Some(partial.offset) {
+                return Err(StorageError::other(format!("partial upload {id} is not complete")));
+            }
+            let source = match File::open(inner.data_path(id)) {
+                Ok(file) => Some(file),
+                Err(e) if e.kind() == io::ErrorKind::NotFound && partial.offset == 0 => None,
+                Err(e) => return Err(e.into()),
+            };
+            total = total
+                .checked_add(partial.offset)
+                .ok_or_else(|| StorageError::other("the partial uploads add up to more bytes than fit in a u64"))?;
+            sources.push(Source { id: id.clone(), file: source, len: partial.offset });
+        }
+    }
+    if let Some(length) = info.length
+        && length != total
+    {
+        return Err(StorageError::other(format!(
+            "the partial uploads hold {total} bytes, but final upload {final_id} expects {length}"
+        )));
+    }
+
+    let copied = copy_parts(&file, sources).and_then(|()| match inner.durability {
+        Durability::Sync => file.sync_data().and_then(|()| files::sync_dir(&inner.data_dir)),
+        Durability::Buffered => Ok(()),
+    });
+    if let Err(e) = copied {
+        files::truncate_back(&file, 0, final_id);
+        return Err(StorageError::Io(e));
+    }
+
+    let committed = db::complete_final(&inner.writer(), final_id, total);
+    match &committed {
+        Ok(_) | Err(StorageError::AlreadyExists) => {}
+        Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(final_id), final_id),
+        Err(_) => files::truncate_back(&file, 0, final_id),
+    }
+    committed
+}
+
+/// Copies each source into `dst` from its start. `io::copy` between two `File`s (also
+/// through `Take`) uses `copy_file_range` on Linux: the kernel moves the bytes, or shares
+/// their extents on filesystems with reflinks, and no user-space buffer is involved.
+fn copy_parts(mut dst: &File, sources: Vec<Source>) -> io::Result<()> {
+    // Leftovers of an earlier attempt that never committed.
+    dst.set_len(0)?;
+    dst.rewind()?;
+    for Source { id, file, len } in sources {
+        let Some(file) = file else { continue };
+        let copied = io::copy(&mut file.take(len), &mut dst)?;
+        if copied != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the data file of partial upload {id} holds {copied} bytes, fewer than the {len} recorded"),
+            ));
+        }
+    }
+    Ok(())
+}

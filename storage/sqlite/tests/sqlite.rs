@@ -1,0 +1,598 @@
+//! Behaviour specific to the SQLite + files backend, on real files in temporary directories.
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tus_core::{
+    AppendOptions, BodyError, ChunkStream, Concat, IdGenerator as _, Metadata, NewUpload, RandomIds, Removal, Storage,
+    StorageError, UploadId, UploadInfo,
+};
+use tus_sqlite::{Durability, SqliteStorage};
+
+fn data_file(dir: &Path, id: &UploadId) -> PathBuf {
+    dir.join("data").join(id.as_str())
+}
+
+fn chunks(items: Vec<Result<Bytes, BodyError>>) -> ChunkStream {
+    ChunkStream::new(futures_util::stream::iter(items), None)
+}
+
+async fn new_upload(storage: &SqliteStorage, length: Option<u64>) -> UploadId {
+    let id = RandomIds.generate();
+    storage.create(NewUpload::new(id.clone()).with_length(length)).await.unwrap();
+    id
+}
+
+async fn append(storage: &SqliteStorage, id: &UploadId, offset: u64, bytes: &'static [u8]) -> UploadInfo {
+    storage.append(id, offset, &mut ChunkStream::from_bytes(bytes), AppendOptions::new()).await.unwrap()
+}
+
+async fn read(storage: &SqliteStorage, id: &UploadId, range: std::ops::Range<u64>) -> Vec<u8> {
+    let mut stream = storage.read(id, range).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    out
+}
+
+/// The byte at position `i` of the pattern used for large uploads.
+fn pattern(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_land_in_one_file_per_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    assert!(dir.path().join("uploads.db").is_file());
+
+    let id = new_upload(&storage, Some(11)).await;
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"", "create makes an empty file");
+    append(&storage, &id, 0, b"hello").await;
+    let info = storage
+        .append(
+            &id,
+            5,
+            &mut chunks(vec![Ok(Bytes::from_static(b" wo")), Ok(Bytes::from_static(b"rld"))]),
+            AppendOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(info.is_complete());
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"hello world");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let mut metadata = Metadata::new();
+    metadata.insert("filename", "a b,c.txt");
+    let partial = RandomIds.generate();
+    let id = RandomIds.generate();
+    let new = NewUpload::new(id.clone())
+        .with_length(Some(4))
+        .with_metadata(metadata)
+        .with_concat(Some(Concat::Final(vec![partial.clone(), partial])))
+        .with_expires_at(Some(std::time::SystemTime::now() + Duration::from_secs(60)));
+    let created = storage.create(new).await.unwrap();
+    let removed = new_upload(&storage, None).await;
+    storage.remove(&removed, Removal::Expired).await.unwrap();
+    drop(storage);
+
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(storage.info(&id).await.unwrap(), created);
+    assert!(matches!(storage.info(&removed).await, Err(StorageError::Gone)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_atomic_append_truncates_the_file_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(1 << 20)).await;
+    append(&storage, &id, 0, b"abc").await;
+
+    // Large enough to get past the write buffer into the file before the error.
+    let big = Bytes::from(vec![b'x'; 600 * 1024]);
+    let failing = vec![Ok(big.clone()), Ok(big), Err(BodyError::ChecksumMismatch)];
+    let info = storage.append(&id, 3, &mut chunks(failing), AppendOptions::new().atomic(true)).await.unwrap();
+    assert_eq!(info.offset, 3);
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"abc");
+
+    // Non-atomic: what arrived before the error stays, on disk too.
+    let failing = vec![Ok(Bytes::from_static(b"def")), Err(BodyError::Broken("reset".into()))];
+    let info = storage.append(&id, 3, &mut chunks(failing), AppendOptions::new()).await.unwrap();
+    assert_eq!(info.offset, 6);
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"abcdef");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_repairs_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let written = new_upload(&storage, Some(10)).await;
+    append(&storage, &written, 0, b"abc").await;
+    let empty = new_upload(&storage, Some(10)).await;
+    let removed = new_upload(&storage, Some(10)).await;
+    storage.remove(&removed, Removal::Terminated).await.unwrap();
+    drop(storage);
+
+    // A write that crashed after its bytes reached the file, but before the commit.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(data_file(dir.path(), &written))
+        .unwrap()
+        .write_all(b"uncommitted")
+        .unwrap();
+    // A file nobody knows, and the file of a removed upload that failed to go.
+    let orphan = RandomIds.generate();
+    std::fs::write(data_file(dir.path(), &orphan), b"orphan").unwrap();
+    std::fs::write(data_file(dir.path(), &removed), b"left over").unwrap();
+    // The empty file of a live upload, lost.
+    std::fs::remove_file(data_file(dir.path(), &empty)).unwrap();
+
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(std::fs::read(data_file(dir.path(), &written)).unwrap(), b"abc");
+    assert!(!data_file(dir.path(), &orphan).exists(), "orphan deleted");
+    assert!(!data_file(dir.path(), &removed).exists(), "file of a removed upload deleted");
+    assert_eq!(std::fs::read(data_file(dir.path(), &empty)).unwrap(), b"", "empty file re-created");
+    assert!(matches!(storage.info(&removed).await, Err(StorageError::Gone)));
+
+    // Everything still works.
+    assert_eq!(append(&storage, &written, 3, b"defghij").await.offset, 10);
+    assert_eq!(read(&storage, &written, 0..10).await, b"abcdefghij");
+    assert_eq!(append(&storage, &empty, 0, b"0123456789").await.offset, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_leaves_files_that_a_writer_holds_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(10)).await;
+    append(&storage, &id, 0, b"abc").await;
+    drop(storage);
+
+    let path = data_file(dir.path(), &id);
+    let mut held = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    held.write_all(b"in flight").unwrap();
+    held.lock().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"abcin flight", "a locked file is some writer's business");
+    drop(held);
+
+    // The next append truncates the leftovers itself.
+    append(&storage, &id, 3, b"de").await;
+    assert_eq!(std::fs::read(&path).unwrap(), b"abcde");
+    drop(storage);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_file_with_recorded_bytes_is_an_error_not_a_silent_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(10)).await;
+    append(&storage, &id, 0, b"abc").await;
+    drop(storage);
+    std::fs::remove_file(data_file(dir.path(), &id)).unwrap();
+
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    assert!(!data_file(dir.path(), &id).exists(), "recovery must not invent an empty file for recorded bytes");
+    let result = storage.append(&id, 3, &mut ChunkStream::from_bytes(&b"def"[..]), AppendOptions::new()).await;
+    assert!(matches!(result, Err(StorageError::Io(_))), "{result:?}");
+    assert_eq!(storage.info(&id).await.unwrap().offset, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_body_streams_in_many_chunks() {
+    const CHUNK: u64 = 64 * 1024;
+    const TOTAL: u64 = 64 * 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(TOTAL)).await;
+
+    // Chunks are made as they are pulled, like a network body.
+    let body = futures_util::stream::iter(0..TOTAL / CHUNK).map(|n| {
+        let start = n * CHUNK;
+        Ok::<_, BodyError>(Bytes::from((start..start + CHUNK).map(pattern).collect::<Vec<u8>>()))
+    });
+    let info = storage.append(&id, 0, &mut ChunkStream::new(body, Some(TOTAL)), AppendOptions::new()).await.unwrap();
+    assert_eq!(info.offset, TOTAL);
+    assert!(info.is_complete());
+
+    let path = data_file(dir.path(), &id);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), TOTAL);
+    let mut stream = storage.read(&id, 0..TOTAL).await.unwrap();
+    let mut position = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        assert!(chunk.len() <= 64 * 1024, "reads come in chunks of at most 64 KiB");
+        for &byte in chunk.iter() {
+            assert_eq!(byte, pattern(position), "byte {position}");
+            position += 1;
+        }
+    }
+    assert_eq!(position, TOTAL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_read_across_chunk_boundaries_and_stop_at_the_committed_offset() {
+    const LEN: u64 = 200 * 1024 + 17;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(LEN)).await;
+    let bytes: Vec<u8> = (0..LEN).map(pattern).collect();
+    storage.append(&id, 0, &mut ChunkStream::from_bytes(bytes.clone()), AppendOptions::new()).await.unwrap();
+
+    for range in [0..LEN, 0..1, 65_535..65_537, 65_536..131_072, 100_000..LEN, LEN - 1..LEN, 7..7] {
+        let expected = &bytes[range.start as usize..range.end as usize];
+        assert!(read(&storage, &id, range.clone()).await == expected, "range {range:?}");
+    }
+
+    // Bytes past the committed offset (an append in progress) are never served.
+    let partial = new_upload(&storage, Some(10)).await;
+    append(&storage, &partial, 0, b"abc").await;
+    std::fs::OpenOptions::new().append(true).open(data_file(dir.path(), &partial)).unwrap().write_all(b"defg").unwrap();
+    assert_eq!(read(&storage, &partial, 0..10).await, b"abc");
+    assert_eq!(read(&storage, &partial, 5..10).await, b"");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shortened_file_makes_the_read_fail_instead_of_ending_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(6)).await;
+    append(&storage, &id, 0, b"abcdef").await;
+    std::fs::OpenOptions::new().write(true).open(data_file(dir.path(), &id)).unwrap().set_len(4).unwrap();
+
+    let mut stream = storage.read(&id, 0..6).await.unwrap();
+    let mut got = Vec::new();
+    let mut failed = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => got.extend_from_slice(&chunk),
+            Err(e) => failed = Some(e.kind()),
+        }
+    }
+    assert_eq!(got, b"abcd");
+    assert_eq!(failed, Some(std::io::ErrorKind::UnexpectedEof));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concatenation_copies_the_partials_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let mut partials = Vec::new();
+    for bytes in [&b"one "[..], b"", b"two ", b"three"] {
+        let id = RandomIds.generate();
+        let new = NewUpload::new(id.clone()).with_length(Some(bytes.len() as u64)).with_concat(Some(Concat::Partial));
+        let mut info = storage.create(new).await.unwrap();
+        if !bytes.is_empty() {
+            info = append(&storage, &id, 0, bytes).await;
+        }
+        partials.push(info);
+    }
+    // The empty partial lost its (empty) file: that is no reason to fail.
+    std::fs::remove_file(data_file(dir.path(), &partials[1].id)).unwrap();
+
+    let final_id = RandomIds.generate();
+    let ids = partials.iter().map(|p| p.id.clone()).collect();
+    storage.create(NewUpload::new(final_id.clone()).with_concat(Some(Concat::Final(ids)))).await.unwrap();
+    let info = storage.concatenate(&final_id, &partials).await.unwrap();
+    assert_eq!((info.offset, info.length), (13, Some(13)));
+    assert_eq!(std::fs::read(data_file(dir.path(), &final_id)).unwrap(), b"one two three");
+    assert_eq!(std::fs::read(data_file(dir.path(), &partials[0].id)).unwrap(), b"one ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concatenation_refuses_unfinished_partials_and_wrong_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let partial = RandomIds.generate();
+    let new = NewUpload::new(partial.clone()).with_length(Some(6)).with_concat(Some(Concat::Partial));
+    storage.create(new).await.unwrap();
+    let half = append(&storage, &partial, 0, b"abc").await;
+
+    let final_id = RandomIds.generate();
+    let new = NewUpload::new(final_id.clone()).with_concat(Some(Concat::Final(vec![partial.clone()])));
+    storage.create(new).await.unwrap();
+    assert!(matches!(storage.concatenate(&final_id, &[half]).await, Err(StorageError::Other(_))));
+    assert_eq!(storage.info(&final_id).await.unwrap().offset, 0);
+
+    let full = append(&storage, &partial, 3, b"def").await;
+    let wrong = RandomIds.generate();
+    let new = NewUpload::new(wrong.clone()).with_length(Some(7)).with_concat(Some(Concat::Final(vec![partial])));
+    storage.create(new).await.unwrap();
+    assert!(matches!(storage.concatenate(&wrong, std::slice::from_ref(&full)).await, Err(StorageError::Other(_))));
+    assert_eq!(storage.concatenate(&final_id, &[full]).await.unwrap().offset, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_deletes_the_file_and_keeps_a_tombstone() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(3)).await;
+    append(&storage, &id, 0, b"abc").await;
+    storage.remove(&id, Removal::Terminated).await.unwrap();
+    assert!(!data_file(dir.path(), &id).exists());
+    assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
+    assert!(matches!(storage.create(NewUpload::new(id.clone())).await, Err(StorageError::AlreadyExists)));
+    assert!(!data_file(dir.path(), &id).exists(), "a refused create touches no file");
+}
+
+/// A body of a few chunks from one writer, each chunk arriving after a short pause so
+/// that concurrent writers overlap.
+fn slow_body(writer: u8) -> (ChunkStream, Vec<u8>) {
+    let chunks: Vec<Bytes> =
+        (0..4u8).map(|n| Bytes::from(vec![writer.wrapping_mul(4).wrapping_add(n); 4096])).collect();
+    let all = chunks.concat();
+    let stream = futures_util::stream::iter(chunks).then(|chunk| async move {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok::<_, BodyError>(chunk)
+    });
+    (ChunkStream::new(stream, Some(all.len() as u64)), all)
+}
+
+/// Runs 50 concurrent appends at offset 0, spread over `storages`, and checks that exactly
+/// one applied and the file holds exactly its bytes.
+async fn race(dir: &Path, storages: &[SqliteStorage]) {
+    let id = new_upload(&storages[0], None).await;
+    let mut tasks = Vec::new();
+    for writer in 0..50u8 {
+        let storage = storages[usize::from(writer) % storages.len()].clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut body, bytes) = slow_body(writer);
+            (storage.append(&id, 0, &mut body, AppendOptions::new()).await, bytes)
+        }));
+    }
+    let mut winners = Vec::new();
+    let mut losers = 0;
+    for task in tasks {
+        let (result, bytes) = task.await.unwrap();
+        match result {
+            Ok(info) => winners.push((info, bytes)),
+            Err(StorageError::OffsetMismatch { actual }) => {
+                assert_eq!(actual, 4 * 4096);
+                losers += 1;
+            }
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one append applies");
+    assert_eq!(losers, 49);
+    let (info, bytes) = &winners[0];
+    assert_eq!(info.offset, bytes.len() as u64);
+    for storage in storages {
+        assert_eq!(storage.info(&id).await.unwrap().offset, bytes.len() as u64);
+    }
+    assert!(std::fs::read(data_file(dir, &id)).unwrap() == *bytes, "the file holds exactly the winner's bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_at_one_offset_apply_once_through_one_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    race(dir.path(), &[storage]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_at_one_offset_apply_once_through_two_storages() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteStorage::open(dir.path()).unwrap();
+    let second = SqliteStorage::open(dir.path()).unwrap();
+    race(dir.path(), &[first, second]).await;
+}
+
+/// Environment of the helper process in [`concurrent_appends_at_one_offset_apply_once_across_processes`].
+const CHILD_DIR: &str = "TUS_SQLITE_TEST_CHILD_DIR";
+const CHILD_ID: &str = "TUS_SQLITE_TEST_CHILD_ID";
+const CHILD_START: &str = "TUS_SQLITE_TEST_CHILD_START_MS";
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Appends with writers `first..first + 25`, all at offset 0, starting at `start_ms`;
+/// returns the bytes of the append that applied, if one did.
+async fn race_from(storage: &SqliteStorage, id: &UploadId, first: u8, start_ms: u64) -> Vec<Vec<u8>> {
+    tokio::time::sleep(Duration::from_millis(start_ms.saturating_sub(unix_ms()))).await;
+    let tasks: Vec<_> = (first..first + 25)
+        .map(|writer| {
+            let storage = storage.clone();
+            let id = id.clone();
+            tokio::spawn(async move {
+                let (mut body, bytes) = slow_body(writer);
+                match storage.append(&id, 0, &mut body, AppendOptions::new()).await {
+                    Ok(_) => Some(bytes),
+                    Err(StorageError::OffsetMismatch { actual }) if actual == bytes.len() as u64 => None,
+                    Err(other) => panic!("unexpected error: {other:?}"),
+                }
+            })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for task in tasks {
+        applied.extend(task.await.unwrap());
+    }
+    applied
+}
+
+/// Not a test on its own: the other process of the cross-process race (does nothing
+/// unless that test starts it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_process_race_helper() {
+    let (Ok(dir), Ok(id), Ok(start)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_ID), std::env::var(CHILD_START))
+    else {
+        return;
+    };
+    let storage = SqliteStorage::open(dir).unwrap();
+    let applied = race_from(&storage, &UploadId::new(id).unwrap(), 25, start.parse().unwrap()).await;
+    let writers: Vec<u8> = applied.iter().map(|bytes| bytes[0] / 4).collect();
+    println!("APPLIED {writers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_at_one_offset_apply_once_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, None).await;
+    // Both processes start appending at the same moment, once the helper is up.
+    let start = unix_ms() + 1500;
+    let child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "cross_process_race_helper", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir.path())
+        .env(CHILD_ID, id.as_str())
+        .env(CHILD_START, start.to_string())
+        .output();
+    let (ours, child) = tokio::join!(race_from(&storage, &id, 0, start), child);
+    let child = child.unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(child.status.success(), "helper process failed: {stdout}\n{}", String::from_utf8_lossy(&child.stderr));
+    let theirs: Vec<u8> = stdout
+        .lines()
+        .find_map(|line| line.split_once("APPLIED ").map(|(_, list)| list))
+        .unwrap_or_else(|| panic!("the helper reports what it applied: {stdout}"))
+        .trim_matches(['[', ']'])
+        .split(", ")
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+
+    assert_eq!(ours.len() + theirs.len(), 1, "exactly one append applies (ours: {}, theirs: {theirs:?})", ours.len());
+    let winner = match (ours.first(), theirs.first()) {
+        (Some(bytes), _) => bytes.clone(),
+        (None, Some(&writer)) => slow_body(writer).1,
+        (None, None) => unreachable!(),
+    };
+    assert_eq!(storage.info(&id).await.unwrap().offset, winner.len() as u64);
+    assert!(std::fs::read(data_file(dir.path(), &id)).unwrap() == winner, "the file holds exactly the winner's bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_does_not_wait_for_a_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(10)).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyError>>(1);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let writer = {
+        let storage = storage.clone();
+        let id = id.clone();
+        tokio::spawn(
+            async move { storage.append(&id, 0, &mut ChunkStream::new(body, None), AppendOptions::new()).await },
+        )
+    };
+    tx.send(Ok(Bytes::from_static(b"abc"))).await.unwrap();
+    for _ in 0..20 {
+        let info = tokio::time::timeout(Duration::from_secs(2), storage.info(&id)).await.unwrap().unwrap();
+        assert_eq!(info.offset, 0, "uncommitted bytes are not visible");
+    }
+    drop(tx);
+    assert_eq!(writer.await.unwrap().unwrap().offset, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_append_commits_nothing_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(1 << 20)).await;
+    append(&storage, &id, 0, b"abc").await;
+
+    let big = Bytes::from(vec![b'x'; 300 * 1024]);
+    let body = futures_util::stream::iter([Ok::<_, BodyError>(big)]).chain(futures_util::stream::pending());
+    let mut body = ChunkStream::new(body, None);
+    let result =
+        tokio::time::timeout(Duration::from_millis(300), storage.append(&id, 3, &mut body, AppendOptions::new())).await;
+    assert!(result.is_err(), "the body never ends, so the append is cut off by the timeout");
+
+    let path = data_file(dir.path(), &id);
+    for _ in 0..100 {
+        if std::fs::metadata(&path).unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+    assert_eq!(storage.info(&id).await.unwrap().offset, 3);
+    assert_eq!(append(&storage, &id, 3, b"def").await.offset, 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_offset_is_answered_without_waiting_for_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(10)).await;
+    append(&storage, &id, 0, b"abc").await;
+    let mut stalled = ChunkStream::new(futures_util::stream::pending::<Result<Bytes, BodyError>>(), Some(3));
+    let result =
+        tokio::time::timeout(Duration::from_secs(5), storage.append(&id, 0, &mut stalled, AppendOptions::new()))
+            .await
+            .expect("a stale offset must not wait for the body");
+    assert!(matches!(result, Err(StorageError::OffsetMismatch { actual: 3 })), "{result:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffered_durability_stores_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).durability(Durability::Buffered).open().unwrap();
+    assert_eq!(storage.durability(), Durability::Buffered);
+    let id = new_upload(&storage, Some(6)).await;
+    append(&storage, &id, 0, b"abc").await;
+    append(&storage, &id, 3, b"def").await;
+    drop(storage);
+
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(storage.durability(), Durability::Sync);
+    assert!(storage.info(&id).await.unwrap().is_complete());
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"abcdef");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_heads_share_a_few_reader_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).idle_readers(2).open().unwrap();
+    let id = new_upload(&storage, Some(6)).await;
+    let heads: Vec<_> = (0..64)
+        .map(|_| {
+            let storage = storage.clone();
+            let id = id.clone();
+            tokio::spawn(async move { storage.info(&id).await })
+        })
+        .collect();
+    for head in heads {
+        assert_eq!(head.await.unwrap().unwrap().length, Some(6));
+    }
+}
+
+#[test]
+fn the_database_is_in_wal_mode_with_a_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+    assert_eq!(version, 1);
+    drop(storage);
+
+    // A database from a newer version is refused rather than misread.
+    conn.pragma_update(None, "user_version", 2).unwrap();
+    drop(conn);
+    let err = SqliteStorage::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("schema version 2"), "{err}");
+}
+
+#[test]
+fn storages_are_clone_send_sync_and_debug() {
+    fn assert_traits<T: Clone + Send + Sync + std::fmt::Debug + 'static>() {}
+    assert_traits::<SqliteStorage>();
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = Arc::new(SqliteStorage::open(dir.path()).unwrap());
+    assert!(storage.features().read);
+    let debug = format!("{:?}", SqliteStorage::open(dir.path()).unwrap());
+    assert!(debug.contains("SqliteStorage") && debug.contains("Sync"), "{debug}");
+}
