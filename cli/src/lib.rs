@@ -1,0 +1,105 @@
+//! The library behind the `tus` command: a ready-to-run tus 1.0.0 upload server over
+//! [`tus_core`] and the embedded [`tus_sqlite`] storage.
+//!
+//! The binary only parses the command line and waits for signals; everything else
+//! lives here so that it can be used and tested from Rust:
+//!
+//! ```no_run
+//! use tus_cli::{ServeArgs, Server};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), tus_cli::CliError> {
+//! let mut args = ServeArgs::new("/var/lib/tus");
+//! args.port = 0;
+//! let server = Server::bind(args).await?;
+//! println!("serving {}", server.url());
+//! server.run(async { tokio::signal::ctrl_c().await.ok(); }).await
+//! # }
+//! ```
+
+mod args;
+mod cleanup;
+mod server;
+
+pub use args::{
+    CleanupArgs, Cli, Command, DurabilityArg, ExpirationMode, ServeArgs, parse_duration, parse_public_url, parse_size,
+};
+pub use cleanup::cleanup;
+pub use server::Server;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tus_core::{Storage, StorageError};
+use tus_sqlite::{Durability, SqliteStorage};
+
+/// Why the server or a command could not run. Its `Display` is one line.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The storage directory cannot be created or opened.
+    Dir {
+        /// The directory given with `--dir`.
+        path: PathBuf,
+        /// What went wrong.
+        source: StorageError,
+    },
+    /// The listening address cannot be resolved or bound.
+    Bind {
+        /// The `--host` and `--port` given.
+        address: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Removing expired uploads failed.
+    Cleanup(StorageError),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Self::Dir { path, source } => format!("cannot use --dir {}: {source}", path.display()),
+            Self::Bind { address, source } => format!("cannot listen on {address}: {source}"),
+            Self::Cleanup(source) => format!("cannot remove expired uploads: {source}"),
+        };
+        // One line, whatever the underlying error says.
+        f.write_str(&text.replace(['\r', '\n'], " "))
+    }
+}
+
+impl std::error::Error for CliError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Dir { source, .. } | Self::Cleanup(source) => Some(source),
+            Self::Bind { source, .. } => Some(source),
+        }
+    }
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(arg: DurabilityArg) -> Self {
+        match arg {
+            DurabilityArg::Sync => Durability::Sync,
+            DurabilityArg::Buffered => Durability::Buffered,
+        }
+    }
+}
+
+/// Opens (creating when missing) the SQLite storage in `dir`.
+pub fn open_storage(dir: &Path, durability: DurabilityArg) -> Result<Arc<dyn Storage>, CliError> {
+    let fail = |source: StorageError| CliError::Dir { path: dir.to_owned(), source };
+    if dir.exists() && !dir.is_dir() {
+        let not_dir = std::io::Error::new(std::io::ErrorKind::NotADirectory, "it exists and is not a directory");
+        return Err(fail(StorageError::Io(not_dir)));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| fail(StorageError::Io(e)))?;
+    let storage = SqliteStorage::builder(dir).durability(durability.into()).open().map_err(fail)?;
+    Ok(Arc::new(storage))
+}
+
+/// `http://ADDRESS/BASE`: how clients reach a server bound to `addr` (IPv6 in brackets).
+pub fn server_url(addr: SocketAddr, base_path: &str) -> String {
+    let base = base_path.trim().trim_matches('/');
+    format!("http://{addr}/{base}")
+}

@@ -1,0 +1,170 @@
+//! `tus serve`: binds, accepts connections (HTTP/1.1 and h2c) and shuts down gracefully.
+
+use crate::args::{ExpirationMode, ServeArgs};
+use crate::{CliError, open_storage, server_url};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tus_core::{Cors, Expiration, NotFound, ShutdownHandle, TusLayer, TusService};
+
+/// How long the accept loop pauses after an accept error (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A bound, ready tus server: storage opened, socket listening, nothing served yet.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    layer: TusLayer,
+    args: ServeArgs,
+    local_addr: SocketAddr,
+}
+
+impl Server {
+    /// Opens the storage in `--dir` and binds `--host`:`--port`.
+    pub async fn bind(args: ServeArgs) -> Result<Self, CliError> {
+        let storage = open_storage(&args.dir, args.durability)?;
+        let layer = build_layer(TusLayer::from_arc(storage), &args);
+        let address = if args.host.contains(':') && !args.host.starts_with('[') {
+            format!("[{}]:{}", args.host, args.port)
+        } else {
+            format!("{}:{}", args.host, args.port)
+        };
+        let bind_error = |source| CliError::Bind { address: address.clone(), source };
+        let listener = TcpListener::bind(address.as_str()).await.map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        Ok(Self { listener, layer, args, local_addr })
+    }
+
+    /// The address actually bound (with the chosen port when `--port 0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The URL uploads are created at, e.g. `http://127.0.0.1:8080/files`.
+    pub fn url(&self) -> String {
+        server_url(self.local_addr, &self.args.base_path)
+    }
+
+    /// The tus layer this server runs (configured from the flags).
+    pub fn layer(&self) -> &TusLayer {
+        &self.layer
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully: stops accepting,
+    /// makes in-flight PATCHes persist what they received and answer 503, and waits up to
+    /// `--shutdown-timeout` for open connections to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), CliError> {
+        let Self { listener, layer, args, local_addr } = self;
+        let service = TowerToHyperService::new(layer.standalone());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // The timer enables hyper's header read timeout (30 s) against slow-header clients.
+        builder.http1().timer(TokioTimer::new());
+        builder.http2().timer(TokioTimer::new());
+        let graceful = GracefulShutdown::new();
+        tracing::info!(
+            address = %local_addr,
+            base_path = %args.base_path,
+            dir = %args.dir.display(),
+            durability = ?args.durability,
+            max_size = ?args.max_size,
+            expiration = ?args.expiration.map(|after| (after, args.expiration_mode)),
+            "tus server started"
+        );
+
+        let mut connections = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                },
+            };
+            // Reap finished connections so the set only holds live ones.
+            while connections.try_join_next().is_some() {}
+            serve_connection(&mut connections, &builder, &graceful, &service, stream, peer);
+        }
+
+        drop(listener);
+        let open = graceful.count();
+        tracing::info!(open_connections = open, timeout = ?args.shutdown_timeout, "shutting down");
+        layer.shutdown_handle().shutdown();
+        match tokio::time::timeout(args.shutdown_timeout, graceful.shutdown()).await {
+            Ok(()) => tracing::info!("all connections closed"),
+            Err(_) => {
+                tracing::warn!(
+                    open = connections.len(),
+                    "connections still open after the shutdown timeout; closing them"
+                );
+                connections.abort_all();
+                while connections.join_next().await.is_some() {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the graceful shutdown of the tus layer (new requests get 503).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.layer.shutdown_handle()
+    }
+}
+
+fn serve_connection(
+    connections: &mut JoinSet<()>,
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    service: &TowerToHyperService<TusService<NotFound>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    tracing::trace!(%peer, "connection accepted");
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
+    let connection = builder.serve_connection(TokioIo::new(stream), service.clone()).into_owned();
+    let connection = graceful.watch(connection);
+    connections.spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    });
+}
+
+/// The tus layer the flags describe.
+fn build_layer(mut layer: TusLayer, args: &ServeArgs) -> TusLayer {
+    layer = layer
+        .base_path(&args.base_path)
+        .download(!args.no_download)
+        .trust_proxy_headers(args.behind_proxy)
+        .lock_timeout(args.lock_timeout)
+        .body_idle_timeout(args.body_idle_timeout);
+    if let Some(max) = args.max_size {
+        layer = layer.max_size(max);
+    }
+    if let Some(after) = args.expiration {
+        layer = layer.expiration(match args.expiration_mode {
+            ExpirationMode::Absolute => Expiration::absolute(after),
+            ExpirationMode::Sliding => Expiration::sliding(after),
+        });
+    }
+    if args.no_cors {
+        layer = layer.no_cors();
+    } else if !args.cors_origins.is_empty() {
+        layer = layer.cors(Cors::origins(&args.cors_origins));
+    }
+    if let Some(url) = &args.public_url {
+        layer = layer.public_url(url.as_str());
+    }
+    layer
+}
