@@ -16,7 +16,8 @@
 //! - [`Storage::info`] reads committed state only and never waits for a writer.
 //! - An atomic append whose stream failed returns `Ok` with the unchanged state (the service
 //!   reads the stream's error itself and answers 460, 413, …); `Err` is for storage failures.
-//! - When the `append` future is dropped before the stream ended, nothing is committed.
+//! - A backend may commit a long non-atomic append in steps (checkpoints), so that a crash
+//!   loses little; when the `append` future is dropped, nothing past the last step is committed.
 //! - [`Storage::remove`] leaves a tombstone so that later requests get 410 instead of 404,
 //!   and [`Storage::create`] over a tombstone fails with [`StorageError::AlreadyExists`].
 //! - [`Storage::concatenate`] fails with [`StorageError::AlreadyExists`] once the final holds

@@ -11,6 +11,12 @@ use tus_core::{AppendOptions, StorageError, UploadId, UploadInfo};
 /// How much of a body is gathered before it goes to the file.
 const WRITE_BUFFER: usize = 256 * 1024;
 
+/// A long non-atomic append commits what it has stored after this many bytes…
+const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
+/// …or after this long, so that a crash (not only a dropped connection) loses at most the
+/// last moments of a big PATCH, and HEAD shows progress while the PATCH runs.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What the async side hands the blocking writer.
 #[derive(Debug)]
 pub(crate) enum Piece {
@@ -22,8 +28,8 @@ pub(crate) enum Piece {
 
 /// How the body reached the file.
 enum Received {
-    /// The body ended (cleanly, or with an error when `failed`) after `written` bytes.
-    Ended { written: u64, failed: bool },
+    /// The body ended (cleanly, or with an error when `failed`) at offset `end`.
+    Ended { end: u64, failed: bool },
     /// The async side went away before the end of the body (its future was dropped).
     Abandoned,
 }
@@ -98,73 +104,116 @@ pub(crate) fn append(
         file.set_len(offset)?;
     }
 
-    let received = receive(&file, offset, &mut rx);
+    // `committed` moves forward at each checkpoint; failures roll back to it, never further.
+    let mut committed = current;
+    let received = receive(&file, offset, &mut rx, |end| {
+        if options.atomic {
+            return Ok(());
+        }
+        committed = commit(inner, &file, id, &committed, end, options)?;
+        Ok(())
+    });
     // Closing the channel tells the async side to stop reading the body.
     drop(rx);
-    let written = match received {
-        Ok(Received::Ended { written, failed }) if !(failed && options.atomic) => written,
+    let base = committed.offset;
+    let end = match received {
+        Ok(Received::Ended { end, failed }) if !(failed && options.atomic) => end,
         Ok(Received::Ended { .. }) => {
-            files::truncate_back(&file, offset, id);
-            return Ok(current);
+            files::truncate_back(&file, base, id);
+            return Ok(committed);
         }
         Ok(Received::Abandoned) => {
-            files::truncate_back(&file, offset, id);
+            files::truncate_back(&file, base, id);
             return Err(StorageError::other("the append was abandoned before its body ended"));
         }
-        Err(e) => {
-            files::truncate_back(&file, offset, id);
+        Err(ReceiveError::Io(e)) => {
+            files::truncate_back(&file, base, id);
             return Err(StorageError::Io(e));
         }
+        Err(ReceiveError::Storage(e)) => return Err(e),
     };
-    let Some(new) = offset.checked_add(written) else {
-        files::truncate_back(&file, offset, id);
-        return Err(StorageError::other("upload offset overflows"));
-    };
+    if end == base {
+        return Ok(committed);
+    }
+    commit(inner, &file, id, &committed, end, options)
+}
 
-    if written > 0 && inner.durability == Durability::Sync {
+/// Makes the bytes from `committed.offset` to `end` durable (per the durability mode) and
+/// commits `end` with a compare-and-set. On failure the file is cut back where it belongs.
+fn commit(
+    inner: &Inner,
+    file: &File,
+    id: &UploadId,
+    committed: &UploadInfo,
+    end: u64,
+    options: AppendOptions,
+) -> Result<UploadInfo, StorageError> {
+    let base = committed.offset;
+    if inner.durability == Durability::Sync {
         // The offset may only cover bytes that are on disk, so the data goes first.
         let synced = file.sync_data().and_then(|()| {
             // The first bytes also need the file's directory entry to be durable.
-            if offset == 0 { files::sync_dir(&inner.data_dir) } else { Ok(()) }
+            if base == 0 { files::sync_dir(&inner.data_dir) } else { Ok(()) }
         });
         if let Err(e) = synced {
-            files::truncate_back(&file, offset, id);
+            files::truncate_back(file, base, id);
             return Err(StorageError::Io(e));
         }
     }
-
-    let committed = db::advance(&inner.writer(), id, offset, new, options.expires_at);
-    match &committed {
+    let result = db::advance(&inner.writer(), id, base, end, options.expires_at);
+    match &result {
         Ok(_) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(id), id),
         Err(StorageError::OffsetMismatch { actual }) => {
-            // Impossible while every writer takes the file lock; the bytes past `offset` may
+            // Impossible while every writer takes the file lock; the bytes past `base` may
             // belong to whoever moved the offset, so they stay.
-            tracing::error!(%id, offset, actual, "upload offset moved under the file lock");
+            tracing::error!(%id, base, actual, "upload offset moved under the file lock");
         }
-        Err(_) => files::truncate_back(&file, offset, id),
+        Err(_) => files::truncate_back(file, base, id),
     }
-    committed
+    result
 }
 
-/// Writes pieces at `offset` through a buffer until the body ends.
-fn receive(mut file: &File, offset: u64, rx: &mut mpsc::Receiver<Piece>) -> io::Result<Received> {
-    file.seek(SeekFrom::Start(offset))?;
+/// Why receiving stopped early.
+enum ReceiveError {
+    /// Writing the file failed.
+    Io(io::Error),
+    /// A checkpoint commit failed; the file is already cut back.
+    Storage(StorageError),
+}
+
+/// Writes pieces at `offset` through a buffer until the body ends, calling `checkpoint`
+/// with the offset reached (everything before it flushed to the file) every
+/// [`CHECKPOINT_BYTES`] or [`CHECKPOINT_INTERVAL`].
+fn receive(
+    mut file: &File,
+    offset: u64,
+    rx: &mut mpsc::Receiver<Piece>,
+    mut checkpoint: impl FnMut(u64) -> Result<(), StorageError>,
+) -> Result<Received, ReceiveError> {
+    file.seek(SeekFrom::Start(offset)).map_err(ReceiveError::Io)?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut written = 0u64;
+    let mut end = offset;
+    let mut last_checkpoint = (offset, std::time::Instant::now());
     loop {
         match rx.blocking_recv() {
             Some(Piece::Chunk(chunk)) => {
                 if let Err(e) = out.write_all(&chunk) {
                     // Dropped without flushing: the caller truncates anyway.
                     let _ = out.into_parts();
-                    return Err(e);
+                    return Err(ReceiveError::Io(e));
                 }
-                written += chunk.len() as u64;
+                end += chunk.len() as u64;
+                let (at, when) = last_checkpoint;
+                if end - at >= CHECKPOINT_BYTES || (end > at && when.elapsed() >= CHECKPOINT_INTERVAL) {
+                    out.flush().map_err(ReceiveError::Io)?;
+                    checkpoint(end).map_err(ReceiveError::Storage)?;
+                    last_checkpoint = (end, std::time::Instant::now());
+                }
             }
             Some(Piece::End { failed }) => {
-                out.into_inner().map_err(io::IntoInnerError::into_error)?;
-                return Ok(Received::Ended { written, failed });
+                out.into_inner().map_err(|e| ReceiveError::Io(e.into_error()))?;
+                return Ok(Received::Ended { end, failed });
             }
             None => {
                 let _ = out.into_parts();

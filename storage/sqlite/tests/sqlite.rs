@@ -596,3 +596,44 @@ fn storages_are_clone_send_sync_and_debug() {
     let debug = format!("{:?}", SqliteStorage::open(dir.path()).unwrap());
     assert!(debug.contains("SqliteStorage") && debug.contains("Sync"), "{debug}");
 }
+
+/// A body fed by hand: the sender decides when each chunk arrives and when it ends.
+fn hand_fed_body() -> (tokio::sync::mpsc::Sender<Result<Bytes, BodyError>>, ChunkStream) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, BodyError>>(4);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    (tx, ChunkStream::new(body, None))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_append_commits_checkpoints_while_it_runs_and_an_atomic_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    for atomic in [false, true] {
+        let id = new_upload(&storage, None).await;
+        let (tx, mut body) = hand_fed_body();
+        let writer = {
+            let (storage, id) = (storage.clone(), id.clone());
+            tokio::spawn(async move { storage.append(&id, 0, &mut body, AppendOptions::new().atomic(atomic)).await })
+        };
+        // 1 MiB, then silence: the checkpoint interval passes while the body is still open.
+        tx.send(Ok(Bytes::from(vec![7u8; 1 << 20]))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2300)).await;
+        tx.send(Ok(Bytes::from_static(b"x"))).await.unwrap();
+        let mut seen = 0;
+        for _ in 0..100 {
+            seen = storage.info(&id).await.unwrap().offset;
+            if seen > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if atomic {
+            assert_eq!(seen, 0, "an atomic append never exposes a part of its body");
+        } else {
+            assert_eq!(seen, (1 << 20) + 1, "the bytes stored before the pause are committed while the body is open");
+        }
+        drop(tx);
+        assert_eq!(writer.await.unwrap().unwrap().offset, (1 << 20) + 1);
+        assert_eq!(std::fs::metadata(data_file(dir.path(), &id)).unwrap().len(), (1 << 20) + 1);
+    }
+}
