@@ -16,11 +16,15 @@ pub enum ChecksumAlgorithm {
     Sha512,
     /// MD5.
     Md5,
+    /// CRC-32 (IEEE), the digest being the 4 bytes of the checksum, big-endian.
+    Crc32,
+    /// CRC-32C (Castagnoli), the digest being the 4 bytes of the checksum, big-endian.
+    Crc32c,
 }
 
 impl ChecksumAlgorithm {
     /// Every algorithm this crate implements, in the order they are advertised.
-    pub const ALL: [Self; 4] = [Self::Sha1, Self::Sha256, Self::Sha512, Self::Md5];
+    pub const ALL: [Self; 6] = [Self::Sha1, Self::Sha256, Self::Sha512, Self::Md5, Self::Crc32, Self::Crc32c];
 
     /// The lowercase name used on the wire.
     pub fn name(self) -> &'static str {
@@ -29,6 +33,8 @@ impl ChecksumAlgorithm {
             Self::Sha256 => "sha256",
             Self::Sha512 => "sha512",
             Self::Md5 => "md5",
+            Self::Crc32 => "crc32",
+            Self::Crc32c => "crc32c",
         }
     }
 
@@ -38,6 +44,7 @@ impl ChecksumAlgorithm {
             Self::Sha256 => 32,
             Self::Sha512 => 64,
             Self::Md5 => 16,
+            Self::Crc32 | Self::Crc32c => 4,
         }
     }
 
@@ -49,6 +56,8 @@ impl ChecksumAlgorithm {
             Self::Sha256 => HasherState::Sha256(sha2::Sha256::new()),
             Self::Sha512 => HasherState::Sha512(sha2::Sha512::new()),
             Self::Md5 => HasherState::Md5(md5::Md5::new()),
+            Self::Crc32 => HasherState::Crc32(crc32fast::Hasher::new()),
+            Self::Crc32c => HasherState::Crc32c(0),
         })
     }
 }
@@ -89,6 +98,8 @@ enum HasherState {
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
     Md5(md5::Md5),
+    Crc32(crc32fast::Hasher),
+    Crc32c(u32),
 }
 
 impl fmt::Debug for Hasher {
@@ -106,6 +117,8 @@ impl Hasher {
             HasherState::Sha256(h) => h.update(data),
             HasherState::Sha512(h) => h.update(data),
             HasherState::Md5(h) => h.update(data),
+            HasherState::Crc32(h) => h.update(data),
+            HasherState::Crc32c(crc) => *crc = crc32c::crc32c_append(*crc, data),
         }
     }
 
@@ -117,6 +130,8 @@ impl Hasher {
             HasherState::Sha256(h) => h.finalize().to_vec(),
             HasherState::Sha512(h) => h.finalize().to_vec(),
             HasherState::Md5(h) => h.finalize().to_vec(),
+            HasherState::Crc32(h) => h.finalize().to_be_bytes().to_vec(),
+            HasherState::Crc32c(crc) => crc.to_be_bytes().to_vec(),
         }
     }
 }
@@ -187,6 +202,17 @@ mod tests {
         h.update(b"hello ");
         h.update(b"world");
         assert_eq!(h.finish(), c.digest);
+    }
+
+    #[test]
+    fn crcs_match_their_check_values() {
+        for (algorithm, check) in [(ChecksumAlgorithm::Crc32, 0xCBF4_3926u32), (ChecksumAlgorithm::Crc32c, 0xE306_9283)]
+        {
+            let mut h = algorithm.hasher();
+            h.update(b"1234");
+            h.update(b"56789");
+            assert_eq!(h.finish(), check.to_be_bytes());
+        }
     }
 
     #[test]

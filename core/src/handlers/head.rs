@@ -7,7 +7,7 @@ use crate::headers::{UPLOAD_CONCAT, UPLOAD_DEFER_LENGTH, UPLOAD_LENGTH, UPLOAD_M
 use crate::hooks::Intent;
 use crate::id::UploadId;
 use crate::service::Shared;
-use http::header::{CACHE_CONTROL, HeaderValue};
+use http::header::HeaderValue;
 use http::request::Parts;
 use http::{Response, StatusCode};
 
@@ -19,7 +19,6 @@ pub(super) async fn handle(shared: &Shared, parts: &Parts, id: UploadId) -> Resu
 
     let mut response = empty(StatusCode::OK);
     let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // An unfinished final upload has no offset yet (concatenation-unfinished).
     if !info.is_final() || info.is_complete() {
         insert_u64(headers, UPLOAD_OFFSET, info.offset);

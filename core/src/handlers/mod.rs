@@ -58,6 +58,10 @@ where
     };
     let headers = response.headers_mut();
     headers.insert(TUS_RESUMABLE, HeaderValue::from_static(TUS_VERSION));
+    if method == Method::HEAD {
+        // Offsets change; no HEAD answer, error or not, may be reused.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if !is_preflight(&parts) {
         add_cors(&shared, &parts.headers, headers);
     }

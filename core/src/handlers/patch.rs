@@ -31,6 +31,34 @@ where
     let snapshot = shared.storage.info(&id).await?;
     check_not_expired(&snapshot)?;
     shared.hooks.authorize(parts, Intent::Append, Some(&snapshot)).await.map_err(rejected)?;
+    match append_checked(shared, parts, &snapshot, body).await {
+        Ok(info) => {
+            let mut response = empty(StatusCode::NO_CONTENT);
+            insert_u64(response.headers_mut(), UPLOAD_OFFSET, info.offset);
+            add_expires(response.headers_mut(), &info);
+            Ok(response)
+        }
+        Err(err) => {
+            // Every PATCH answer on an upload that will expire says when (errors too).
+            let mut response = super::error_response(&err, false);
+            add_expires(response.headers_mut(), &snapshot);
+            Ok(response)
+        }
+    }
+}
+
+/// Validates the PATCH and appends its body under the upload's lock.
+async fn append_checked<B>(
+    shared: &Arc<Shared>,
+    parts: &Parts,
+    snapshot: &UploadInfo,
+    body: B,
+) -> Result<UploadInfo, TusError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let id = &snapshot.id;
     if !headers::is_offset_octet_stream(&parts.headers) {
         return Err(TusError::InvalidContentType);
     }
@@ -47,9 +75,9 @@ where
         return Err(TusError::MismatchedOffset { expected: snapshot.offset, given: offset });
     }
 
-    let lock = shared.locker.lock(&id, shared.config.lock_timeout).await.map_err(lock_failed)?;
+    let lock = shared.locker.lock(id, shared.config.lock_timeout).await.map_err(lock_failed)?;
     let result = async {
-        let mut info = shared.storage.info(&id).await?;
+        let mut info = shared.storage.info(id).await?;
         check_not_expired(&info)?;
         if info.offset != offset {
             return Err(TusError::MismatchedOffset { expected: info.offset, given: offset });
@@ -62,12 +90,7 @@ where
     }
     .await;
     lock.release().await;
-
-    let info = result?;
-    let mut response = empty(StatusCode::NO_CONTENT);
-    insert_u64(response.headers_mut(), UPLOAD_OFFSET, info.offset);
-    add_expires(response.headers_mut(), &info);
-    Ok(response)
+    result
 }
 
 /// Sets the length of a deferred-length upload (once; the same value again is accepted).
