@@ -95,6 +95,8 @@ pub enum TusError {
         status: StatusCode,
         /// The message chosen by the hook.
         message: String,
+        /// Headers chosen by the hook.
+        headers: http::HeaderMap,
     },
     /// The server is shutting down (503).
     ShuttingDown,

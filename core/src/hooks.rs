@@ -14,8 +14,8 @@ use crate::id::UploadId;
 use crate::metadata::Metadata;
 use crate::storage::{Concat, UploadInfo};
 use async_trait::async_trait;
-use http::StatusCode;
 use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 /// What a request is about to do, for [`Hooks::authorize`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,24 +35,34 @@ pub enum Intent {
     Terminate,
 }
 
-/// A hook's refusal: the status and message the client receives.
+/// A hook's refusal: the status, message and extra headers the client receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HookRejection {
     /// The response status, e.g. 401, 403 or 422.
     pub status: StatusCode,
     /// The message in the response body.
     pub message: String,
+    /// Headers added to the response, e.g. `WWW-Authenticate`.
+    pub headers: HeaderMap,
 }
 
 impl HookRejection {
     /// A refusal with `status` and `message`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self { status, message: message.into(), headers: HeaderMap::new() }
     }
 
-    /// `401 Unauthorized`.
+    /// Adds a response header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// `401 Unauthorized` with `WWW-Authenticate: Bearer`, as HTTP requires for 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message)
+            .with_header(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
     /// `403 Forbidden`.

@@ -184,6 +184,17 @@ impl TusLayer {
         self.layer(NotFound)
     }
 
+    /// The base path, normalised (`/files`; empty for the root).
+    pub fn configured_base_path(&self) -> &str {
+        &self.config.base_path
+    }
+
+    /// Whether `extension` is switched on (the storage may still lack it; OPTIONS
+    /// advertises only what is both on and supported).
+    pub fn is_enabled(&self, extension: Extension) -> bool {
+        self.config.extensions.contains(extension)
+    }
+
     /// The storage this layer writes to.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage

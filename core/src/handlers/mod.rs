@@ -187,6 +187,11 @@ pub(crate) fn error_response(err: &TusError, head: bool) -> Response<ResponseBod
     if let Some(seconds) = err.retry_after() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
+    if let TusError::Rejected { headers: extra, .. } = err {
+        for (name, value) in extra {
+            headers.append(name, value.clone());
+        }
+    }
     if matches!(err, TusError::UnsupportedVersion) {
         headers.insert(TUS_VERSION_HEADER, HeaderValue::from_static(TUS_VERSION));
     }
@@ -199,7 +204,7 @@ pub(crate) fn error_response(err: &TusError, head: bool) -> Response<ResponseBod
 }
 
 pub(crate) fn rejected(rejection: HookRejection) -> TusError {
-    TusError::Rejected { status: rejection.status, message: rejection.message }
+    TusError::Rejected { status: rejection.status, message: rejection.message, headers: rejection.headers }
 }
 
 pub(crate) fn lock_failed(err: LockError) -> TusError {
