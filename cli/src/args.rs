@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A tus 1.0.0 resumable upload server, ready to run.
+/// A tus 1.0.0 resumable upload server and client, ready to run.
 #[derive(Debug, Parser)]
 #[command(name = "tus", version, propagate_version = true)]
 pub struct Cli {
@@ -20,6 +20,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Remove unfinished uploads whose expiry time has passed.
     Cleanup(CleanupArgs),
+    /// Upload a file to a tus server; running it again after an interruption resumes.
+    Upload(UploadArgs),
+    /// Show an upload's state: offset, length, metadata.
+    Info(InfoArgs),
+    /// Delete an upload (the termination extension).
+    Delete(DeleteArgs),
 }
 
 /// How uploads are made durable (`--durability`).
@@ -40,6 +46,16 @@ pub enum ExpirationMode {
     Absolute,
     /// Expire a fixed time after the last PATCH.
     Sliding,
+}
+
+/// Where upload locks live (`--lock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LockArg {
+    /// In this process: one server instance per --dir.
+    #[default]
+    Memory,
+    /// In Redis (--redis-url): several instances may serve the same --dir.
+    Redis,
 }
 
 /// The flags of `tus serve`: everything the server needs to start.
@@ -102,6 +118,19 @@ pub struct ServeArgs {
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
     pub lock_timeout: Duration,
 
+    /// Where upload locks live: in this process, or in Redis so that several instances can
+    /// serve the same --dir.
+    #[arg(long, value_enum, default_value_t)]
+    pub lock: LockArg,
+
+    /// The Redis of `--lock redis`, e.g. `redis://127.0.0.1:6379` or `redis://:PASSWORD@HOST:6379/0`.
+    #[arg(long, value_name = "URL", env = "TUS_REDIS_URL", required_if_eq("lock", "redis"))]
+    pub redis_url: Option<String>,
+
+    /// With `--lock redis`: how long the locks of an instance that died stay taken.
+    #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    pub redis_lease_ttl: Duration,
+
     /// How long a request body may stay silent before it is cut off (what arrived is kept).
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub body_idle_timeout: Duration,
@@ -133,6 +162,114 @@ pub struct CleanupArgs {
     /// Only list what would be removed.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// The flags every client command takes.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// A header sent with every request, as `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+
+    /// How many times a failed request is retried (network errors, 5xx, 423, 409).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub retries: u32,
+
+    /// The wait before the first retry; it doubles for each next one (up to 60s).
+    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    pub retry_delay: Duration,
+
+    /// The time limit of one request.
+    #[arg(long, value_parser = parse_duration, default_value = "120s", value_name = "DURATION")]
+    pub timeout: Duration,
+
+    /// Accept any TLS certificate (self-signed, expired). Dangerous.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// The flags of `tus upload`.
+#[derive(Debug, Clone, Args)]
+pub struct UploadArgs {
+    /// The file to upload.
+    pub file: PathBuf,
+
+    /// The URL uploads are created at, e.g. http://127.0.0.1:8080/files.
+    #[arg(long, env = "TUS_ENDPOINT", value_name = "URL")]
+    pub endpoint: String,
+
+    /// The size of each PATCH request, in bytes or with a unit (e.g. 4MiB).
+    #[arg(long, value_parser = parse_size, default_value = "4MiB", value_name = "SIZE")]
+    pub chunk_size: u64,
+
+    /// Upload N ranges of the file at once, concatenated by the server (needs its
+    /// concatenation extension).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+
+    /// Send a checksum with each chunk: sha1, sha256, sha512 or md5 (the server must offer it).
+    #[arg(long, value_name = "ALGORITHM")]
+    pub checksum: Option<tus_rs_client::ChecksumAlgorithm>,
+
+    /// Upload metadata as key=value (repeatable; `filename` defaults to the file's name).
+    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = parse_metadata)]
+    pub metadata: Vec<(String, String)>,
+
+    /// Always start a new upload instead of resuming an earlier one of the same file.
+    #[arg(long)]
+    pub no_resume: bool,
+
+    /// Print only the upload URL.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// The client flags.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// The flags of `tus info`.
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    /// The upload's URL.
+    pub url: String,
+
+    /// The client flags.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// The flags of `tus delete`.
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    /// The upload's URL.
+    pub url: String,
+
+    /// The client flags.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// Parses `Name: value` (or `Name:value`).
+pub fn parse_header(input: &str) -> Result<(String, String), String> {
+    let (name, value) =
+        input.split_once(':').ok_or_else(|| format!("{input:?} is not a header: write it as `Name: value`"))?;
+    let name = name.trim();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(format!("{input:?} has no valid header name"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+/// Parses `key=value` metadata.
+pub fn parse_metadata(input: &str) -> Result<(String, String), String> {
+    let (key, value) =
+        input.split_once('=').ok_or_else(|| format!("{input:?} is not metadata: write it as `key=value`"))?;
+    let key = key.trim();
+    if key.is_empty() || key.chars().any(|c| !c.is_ascii_graphic() || c == ',') {
+        return Err(format!("{key:?} is not a metadata key (ASCII, without spaces or commas)"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
 }
 
 /// Parses a size in bytes: a plain number, or a number with a decimal (`kB`, `MB`, `GB`,
@@ -249,6 +386,46 @@ mod tests {
         assert_eq!(args.shutdown_timeout, Duration::from_secs(10));
         assert_eq!(args.durability, DurabilityArg::Sync);
         assert!(args.expiration.is_none());
+    }
+
+    #[test]
+    fn client_flags() {
+        assert_eq!(parse_header("Authorization: Bearer x"), Ok(("Authorization".into(), "Bearer x".into())));
+        assert_eq!(parse_header("X-A:1"), Ok(("X-A".into(), "1".into())));
+        assert!(parse_header("novalue").is_err());
+        assert!(parse_header(": x").is_err());
+        assert_eq!(parse_metadata("filename=a=b.txt"), Ok(("filename".into(), "a=b.txt".into())));
+        assert_eq!(parse_metadata("empty="), Ok(("empty".into(), String::new())));
+        assert!(parse_metadata("bad key=v").is_err());
+        assert!(parse_metadata("novalue").is_err());
+        let cli = Cli::try_parse_from([
+            "tus",
+            "upload",
+            "f.bin",
+            "--endpoint",
+            "http://h/files",
+            "--chunk-size",
+            "1MiB",
+            "--parallel",
+            "4",
+            "--checksum",
+            "sha256",
+            "--metadata",
+            "a=b",
+            "--header",
+            "X: y",
+            "--no-resume",
+            "--quiet",
+        ])
+        .unwrap();
+        let Command::Upload(args) = cli.command else { panic!("not upload") };
+        assert_eq!(args.chunk_size, 1 << 20);
+        assert_eq!(args.parallel, 4);
+        assert_eq!(args.checksum, Some(tus_rs_client::ChecksumAlgorithm::Sha256));
+        assert_eq!(args.client.retries, 5);
+        assert!(args.no_resume && args.quiet);
+        assert!(Cli::try_parse_from(["tus", "upload", "f", "--endpoint", "e", "--checksum", "crc"]).is_err());
+        assert!(Cli::try_parse_from(["tus", "upload", "f", "--endpoint", "e", "--parallel", "0"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The library behind the `tus` command: a ready-to-run tus 1.0.0 upload server over
-//! [`tus_core`] and the embedded [`tus_sqlite`] storage.
+//! [`tus_core`] and the embedded [`tus_sqlite`] storage, and the client commands
+//! (`tus upload`, `tus info`, `tus delete`) over [`tus_rs_client`].
 //!
 //! The binary only parses the command line and waits for signals; everything else
 //! lives here so that it can be used and tested from Rust:
@@ -20,12 +21,16 @@
 mod args;
 mod cleanup;
 mod server;
+mod transfer;
 
+pub use args::LockArg;
 pub use args::{
-    CleanupArgs, Cli, Command, DurabilityArg, ExpirationMode, ServeArgs, parse_duration, parse_public_url, parse_size,
+    CleanupArgs, Cli, ClientArgs, Command, DeleteArgs, DurabilityArg, ExpirationMode, InfoArgs, ServeArgs, UploadArgs,
+    parse_duration, parse_header, parse_metadata, parse_public_url, parse_size,
 };
 pub use cleanup::cleanup;
 pub use server::Server;
+pub use transfer::{CACHE_DIR_ENV, delete, human_bytes, info, progress_line, upload, url_storage_path};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -54,6 +59,29 @@ pub enum CliError {
     },
     /// Removing expired uploads failed.
     Cleanup(StorageError),
+    /// An upload, info or delete command failed.
+    Upload(Box<tus_rs_client::Error>),
+    /// `--lock redis`: Redis cannot be reached (or the URL is invalid).
+    Redis(tus_redis::ConnectError),
+    /// The upload was interrupted (Ctrl-C); it can be resumed.
+    Interrupted {
+        /// The upload's URL, when it had been created.
+        url: Option<String>,
+        /// The bytes the server had confirmed.
+        offset: u64,
+        /// The file's size.
+        total: u64,
+    },
+}
+
+impl CliError {
+    /// The process exit code for this error: 130 for an interruption, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Interrupted { .. } => 130,
+            _ => 1,
+        }
+    }
 }
 
 impl fmt::Display for CliError {
@@ -62,6 +90,15 @@ impl fmt::Display for CliError {
             Self::Dir { path, source } => format!("cannot use --dir {}: {source}", path.display()),
             Self::Bind { address, source } => format!("cannot listen on {address}: {source}"),
             Self::Cleanup(source) => format!("cannot remove expired uploads: {source}"),
+            Self::Upload(source) if source.is_retryable() || source.is_cancelled() => {
+                format!("{source} (run the same command again to resume the upload)")
+            }
+            Self::Upload(source) => source.to_string(),
+            Self::Interrupted { url: Some(url), offset, total } => {
+                format!("interrupted at byte {offset} of {total}; run the same command again to resume {url}")
+            }
+            Self::Interrupted { url: None, .. } => "interrupted before the upload was created".to_owned(),
+            Self::Redis(source) => format!("cannot use --lock redis: {source}"),
         };
         // One line, whatever the underlying error says.
         f.write_str(&text.replace(['\r', '\n'], " "))
@@ -73,6 +110,9 @@ impl std::error::Error for CliError {
         match self {
             Self::Dir { source, .. } | Self::Cleanup(source) => Some(source),
             Self::Bind { source, .. } => Some(source),
+            Self::Upload(source) => Some(source),
+            Self::Redis(source) => Some(source),
+            Self::Interrupted { .. } => None,
         }
     }
 }

@@ -1,9 +1,11 @@
-//! The `tus` command: `tus serve` runs a tus upload server, `tus cleanup` removes expired uploads.
+//! The `tus` command: `tus serve` runs a tus upload server, `tus cleanup` removes expired uploads,
+//! `tus upload` / `tus info` / `tus delete` are a tus client.
 
 use clap::Parser as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 use tus_cli::{Cli, CliError, Command, ServeArgs, Server, cleanup};
 
@@ -22,15 +24,35 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Cleanup(args) => cleanup(&args, &mut std::io::stdout().lock()).await.map(drop),
+            Command::Upload(args) => {
+                // Ctrl-C (or SIGTERM) cancels the upload cleanly: it stays resumable.
+                let cancel = CancellationToken::new();
+                let mut signals = Signals::new();
+                let on_signal = cancel.clone();
+                tokio::spawn(async move {
+                    signals.recv().await;
+                    on_signal.cancel();
+                    signals.recv().await;
+                    eprintln!("tus: interrupted again: exiting at once");
+                    std::process::exit(130);
+                });
+                tus_cli::upload(&args, cancel).await.map(drop)
+            }
+            Command::Info(args) => tus_cli::info(&args).await,
+            Command::Delete(args) => tus_cli::delete(&args).await,
         }
     });
     // Tasks still running (connections past the shutdown timeout) are dropped, not awaited.
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ CliError::Interrupted { .. }) => {
+            eprintln!("tus: {e}");
+            ExitCode::from(e.exit_code())
+        }
         Err(e) => {
             eprintln!("tus: error: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }

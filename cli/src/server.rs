@@ -1,6 +1,6 @@
 //! `tus serve`: binds, accepts connections (HTTP/1.1 and h2c) and shuts down gracefully.
 
-use crate::args::{ExpirationMode, ServeArgs};
+use crate::args::{ExpirationMode, LockArg, ServeArgs};
 use crate::{CliError, open_storage, server_url};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -30,6 +30,10 @@ impl Server {
     pub async fn bind(args: ServeArgs) -> Result<Self, CliError> {
         let storage = open_storage(&args.dir, args.durability)?;
         let layer = build_layer(TusLayer::from_arc(storage), &args);
+        let layer = match args.lock {
+            LockArg::Memory => layer,
+            LockArg::Redis => layer.locker(redis_locker(&args).await?),
+        };
         let address = if args.host.contains(':') && !args.host.starts_with('[') {
             format!("[{}]:{}", args.host, args.port)
         } else {
@@ -72,6 +76,7 @@ impl Server {
             base_path = %args.base_path,
             dir = %args.dir.display(),
             durability = ?args.durability,
+            lock = ?args.lock,
             max_size = ?args.max_size,
             expiration = ?args.expiration.map(|after| (after, args.expiration_mode)),
             "tus server started"
@@ -139,6 +144,15 @@ fn serve_connection(
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }
     });
+}
+
+/// The Redis locker of `--lock redis`: fails when Redis does not answer.
+async fn redis_locker(args: &ServeArgs) -> Result<tus_redis::RedisLocker, CliError> {
+    let Some(url) = &args.redis_url else {
+        return Err(CliError::Redis(tus_redis::ConnectError::InvalidUrl("--redis-url is missing".into())));
+    };
+    let locker = tus_redis::RedisLocker::builder(url.as_str()).lease_ttl(args.redis_lease_ttl).connect().await;
+    locker.map_err(CliError::Redis)
 }
 
 /// The tus layer the flags describe.
