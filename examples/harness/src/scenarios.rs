@@ -235,3 +235,27 @@ pub async fn streaming_memory(binary: &str, len: u64, max_rss: u64) -> Streaming
     );
     report
 }
+
+/// Makes one `#[tokio::test]` per scenario for an example app's binary, so each app's
+/// `tests/e2e.rs` is one line: `tus_example_harness::scenario_tests!(env!("CARGO_BIN_EXE_app"));`.
+/// The 1 GiB streaming check allows the server a peak RSS of 32 MiB.
+#[macro_export]
+macro_rules! scenario_tests {
+    ($binary:expr) => {
+        $crate::scenario_tests!(@tests $binary; upload_roundtrip, host_routes_pass_through, bearer_check, disconnect_mid_patch);
+
+        /// 1 GiB in one PATCH and back in one GET, with the server's peak RSS at most 32 MiB.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn one_gib_streams_with_bounded_memory() {
+            $crate::scenarios::streaming_memory($binary, $crate::mib(1024), $crate::mib(32)).await;
+        }
+    };
+    (@tests $binary:expr; $($scenario:ident),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $scenario() {
+                $crate::scenarios::$scenario($binary).await;
+            }
+        )+
+    };
+}
