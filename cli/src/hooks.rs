@@ -90,3 +90,51 @@ impl ServerHooks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{Cli, Command};
+    use clap::Parser as _;
+    use std::time::Duration;
+    use tus_hooks::{EnabledEvents, EventKind};
+
+    fn serve(flags: &[&str]) -> Result<crate::args::ServeArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["tus", "serve"].iter().chain(flags))?;
+        let Command::Serve(args) = cli.command else { panic!("not serve") };
+        Ok(args)
+    }
+
+    #[test]
+    fn hook_flags() {
+        let args = serve(&[]).unwrap();
+        assert!(args.hooks.hooks_http.is_none() && args.hooks.hooks_command.is_none());
+        assert_eq!(args.hooks.hooks_enabled_events, EnabledEvents::default());
+        assert_eq!(args.hooks.hooks_timeout, Duration::from_secs(10));
+        assert_eq!(args.hooks.hooks_retries, 3);
+        let args = serve(&[
+            "--hooks-http",
+            "http://127.0.0.1:9/x",
+            "--hooks-enabled-events",
+            "post-finish,authorize",
+            "--hooks-timeout",
+            "2s",
+            "--hooks-retries",
+            "0",
+        ])
+        .unwrap();
+        let events = args.hooks.hooks_enabled_events;
+        assert!(events.contains(EventKind::Authorize) && events.contains(EventKind::PostFinish));
+        assert!(!events.contains(EventKind::PreCreate));
+        assert_eq!(args.hooks.hooks_timeout, Duration::from_secs(2));
+        assert_eq!(args.hooks.hooks_retries, 0);
+        assert!(serve(&["--hooks-enabled-events", "post-finnish"]).is_err());
+    }
+
+    #[test]
+    fn bad_hook_urls_are_refused_at_start() {
+        let args = serve(&["--hooks-http", "ftp://example.com/x"]).unwrap();
+        let layer = tus_core::TusLayer::new(tus_core::MemoryStorage::new());
+        let error = super::ServerHooks::install(layer, &args.hooks).unwrap_err();
+        assert!(error.to_string().contains("not http or https"), "{error}");
+    }
+}

@@ -420,3 +420,29 @@ async fn command_hook_past_its_timeout_is_killed_and_the_request_fails_closed() 
     .await;
     assert!(dead, "the timed-out hook command {pid} still runs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_replies_fail_with_502_and_4xx_answers_are_not_retried() {
+    let receiver = Receiver::start(|event, _| match event["type"].as_str().unwrap() {
+        // A typo must not pass for "accept".
+        "pre-create" if event["upload"]["length"] == 1 => Answer::json(200, r#"{"rejcet":{"status":403}}"#),
+        "post-create" => Answer::json(404, ""),
+        _ => Answer::ok(),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = receiver.url();
+    let server = start_server(dir.path(), &["--hooks-http", &url, "--hooks-retries", "3"]);
+
+    let invalid = post(&server, &[("Upload-Length", "1")]).await;
+    assert_eq!(invalid.status, 502, "{}", invalid.text());
+    assert_eq!(receiver.of("pre-create").len(), 1, "an invalid reply is not retried");
+
+    let (path, id) = create(&server, &[("Upload-Length", "2")]).await;
+    patch(&server, &path, 0, b"ok").await;
+    // post-finish is queued behind post-create: once it arrives, post-create is settled.
+    receiver.wait_for("post-finish", 1).await;
+    let created = receiver.of("post-create");
+    assert_eq!(created.len(), 1, "a 404 answer is final: {created:#?}");
+    assert_eq!(upload_id(&created[0]), Some(id.as_str()));
+}
