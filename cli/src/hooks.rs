@@ -60,6 +60,10 @@ impl ServerHooks {
             Some(url) => Some(TransportHooks::new(HttpTransport::new(url)?).events(events).policy(policy)),
             None => None,
         };
+        if http.is_some() || command.is_some() {
+            // The URL may hold credentials: log only that a webhook is on.
+            tracing::info!(webhook = http.is_some(), command = ?args.hooks_command, %events, "hooks enabled");
+        }
         let hooks = Self { http, command };
         let layer = match (&hooks.command, &hooks.http) {
             (None, None) => layer,

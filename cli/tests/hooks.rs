@@ -352,6 +352,8 @@ async fn command_hook_logs_events_and_rejects_by_exit_code() {
             r#"event=$(cat)
 printf '%s\n' "$event" >> '{log}'
 printf '%s %s\n' "$TUS_HOOK_EVENT" "$TUS_HOOK_EVENT_ID" >> '{env}'
+# The first post-finish fails: the server retries the same event.
+if [ "$TUS_HOOK_EVENT" = post-finish ] && [ ! -e '{marker}' ]; then touch '{marker}'; exit 1; fi
 case "$event" in
   *'"filename":"forbidden.txt"'*) echo '{{"reject":{{"status":422,"message":"forbidden.txt is not allowed"}}}}'; exit 1 ;;
   *'"filename":"refused.txt"'*) exit 3 ;;
@@ -359,7 +361,8 @@ esac
 exit 0
 "#,
             log = log.display(),
-            env = env_log.display()
+            env = env_log.display(),
+            marker = scripts.path().join("failed-once").display()
         ),
     );
     let dir = tempfile::tempdir().unwrap();
@@ -383,12 +386,15 @@ exit 0
             .map(|line| serde_json::from_str(line).expect("one JSON event per line"))
             .collect()
     };
-    let finished = eventually(DELIVERY_WAIT, async || read_events().iter().any(|e| e["type"] == "post-finish")).await;
-    assert!(finished, "no post-finish in {:#?}", read_events());
+    let finished =
+        eventually(DELIVERY_WAIT, async || read_events().iter().filter(|e| e["type"] == "post-finish").count() == 2)
+            .await;
+    assert!(finished, "no retried post-finish in {:#?}", read_events());
     let events = read_events();
     let kinds: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["pre-create", "pre-create", "pre-create", "post-create", "post-finish"]);
+    assert_eq!(kinds, ["pre-create", "pre-create", "pre-create", "post-create", "post-finish", "post-finish"]);
     assert_eq!(upload_id(&events[4]), Some(id.as_str()));
+    assert_eq!(events[4], events[5], "the retry after a failed exit is the same event, same ID");
     let env_lines: Vec<String> = std::fs::read_to_string(&env_log).unwrap().lines().map(str::to_owned).collect();
     let expected: Vec<String> =
         events.iter().map(|e| format!("{} {}", e["type"].as_str().unwrap(), e["id"].as_str().unwrap())).collect();
@@ -445,4 +451,30 @@ async fn invalid_replies_fail_with_502_and_4xx_answers_are_not_retried() {
     let created = receiver.of("post-create");
     assert_eq!(created.len(), 1, "a 404 answer is final: {created:#?}");
     assert_eq!(upload_id(&created[0]), Some(id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_notifications_are_delivered_before_a_graceful_exit() {
+    // A slow receiver: the notifications pile up in the queue.
+    let receiver = Receiver::start(|event, _| {
+        let slow = event["type"].as_str().unwrap().starts_with("post-");
+        Answer { delay: if slow { Duration::from_millis(300) } else { Duration::ZERO }, ..Answer::ok() }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = receiver.url();
+    let mut server = start_server(dir.path(), &["--hooks-http", &url]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (path, id) = create(&server, &[("Upload-Length", "1")]).await;
+        patch(&server, &path, 0, b"x").await;
+        ids.push(id);
+    }
+    server.signal("TERM");
+    let status = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(30)));
+    assert!(status.is_some_and(|s| s.success()), "the server exits cleanly: {status:?}");
+    // Everything was delivered before the process exited, not after.
+    let finished: Vec<_> = receiver.of("post-finish").iter().map(|e| upload_id(e).unwrap().to_owned()).collect();
+    assert_eq!(finished, ids, "every upload's post-finish, in order");
+    assert_eq!(receiver.of("post-create").len(), 3);
 }
