@@ -478,3 +478,43 @@ async fn queued_notifications_are_delivered_before_a_graceful_exit() {
     assert_eq!(finished, ids, "every upload's post-finish, in order");
     assert_eq!(receiver.of("post-create").len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_and_pre_terminate_replies_decide_requests_on_existing_uploads() {
+    let receiver = Receiver::start(|event, _| match (event["type"].as_str().unwrap(), event["intent"].as_str()) {
+        ("authorize", Some("download")) if event["request"]["headers"]["authorization"].is_null() => Answer::json(
+            200,
+            r#"{"reject":{"status":401,"message":"log in first","headers":{"WWW-Authenticate":"Bearer realm=\"uploads\""}}}"#,
+        ),
+        ("pre-terminate", _) => Answer::json(200, r#"{"reject":{"status":403,"message":"uploads are kept"}}"#),
+        _ => Answer::ok(),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = receiver.url();
+    let server = start_server(dir.path(), &["--hooks-http", &url, "--hooks-enabled-events", "authorize,pre-terminate"]);
+
+    let (path, id) = create(&server, &[("Upload-Length", "2")]).await;
+    patch(&server, &path, 0, b"hi").await;
+    let anonymous = request(server.addr, Method::GET, &path, TUS, Bytes::new()).await.unwrap();
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    assert_eq!(anonymous.header("www-authenticate"), Some("Bearer realm=\"uploads\""));
+    assert!(anonymous.text().contains("log in first"));
+    let with_token = [("Tus-Resumable", "1.0.0"), ("Authorization", "Bearer t")];
+    let download = request(server.addr, Method::GET, &path, &with_token, Bytes::new()).await.unwrap();
+    assert_eq!(download.status, 200);
+    assert_eq!(download.body, Bytes::from_static(b"hi"));
+
+    let vetoed = request(server.addr, Method::DELETE, &path, TUS, Bytes::new()).await.unwrap();
+    assert_eq!(vetoed.status, 403, "{}", vetoed.text());
+    assert!(vetoed.text().contains("uploads are kept"));
+    assert_eq!(server.offset(&path).await, 2, "the upload still exists");
+
+    let pre_terminate = receiver.of("pre-terminate");
+    assert_eq!(pre_terminate.len(), 1);
+    assert_eq!(upload_id(&pre_terminate[0]), Some(id.as_str()));
+    assert_eq!(pre_terminate[0]["upload"]["offset"], 2);
+    assert_eq!(pre_terminate[0]["request"]["method"], "DELETE");
+    // Only the enabled events were delivered.
+    assert!(receiver.deliveries().iter().all(|e| e["type"] == "authorize" || e["type"] == "pre-terminate"));
+}
