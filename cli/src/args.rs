@@ -138,6 +138,10 @@ pub struct ServeArgs {
     /// On SIGINT/SIGTERM, how long to wait for open connections before exiting.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
     pub shutdown_timeout: Duration,
+
+    /// Webhooks and command hooks.
+    #[command(flatten)]
+    pub hooks: crate::hooks::HookArgs,
 }
 
 impl ServeArgs {

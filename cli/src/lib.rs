@@ -20,6 +20,7 @@
 
 mod args;
 mod cleanup;
+mod hooks;
 mod server;
 mod transfer;
 
@@ -29,6 +30,7 @@ pub use args::{
     parse_duration, parse_header, parse_metadata, parse_public_url, parse_size,
 };
 pub use cleanup::cleanup;
+pub use hooks::HookArgs;
 pub use server::Server;
 pub use transfer::{CACHE_DIR_ENV, delete, human_bytes, info, progress_line, upload, url_storage_path};
 
@@ -63,6 +65,8 @@ pub enum CliError {
     Upload(Box<tus_rs_client::Error>),
     /// `--lock redis`: Redis cannot be reached (or the URL is invalid).
     Redis(tus_redis::ConnectError),
+    /// A `--hooks-*` flag cannot work (e.g. a `--hooks-http` value that is not a URL).
+    Hooks(tus_hooks::InvalidHookConfig),
     /// The upload was interrupted (Ctrl-C); it can be resumed.
     Interrupted {
         /// The upload's URL, when it had been created.
@@ -99,6 +103,7 @@ impl fmt::Display for CliError {
             }
             Self::Interrupted { url: None, .. } => "interrupted before the upload was created".to_owned(),
             Self::Redis(source) => format!("cannot use --lock redis: {source}"),
+            Self::Hooks(source) => format!("cannot set up hooks: {source}"),
         };
         // One line, whatever the underlying error says.
         f.write_str(&text.replace(['\r', '\n'], " "))
@@ -112,6 +117,7 @@ impl std::error::Error for CliError {
             Self::Bind { source, .. } => Some(source),
             Self::Upload(source) => Some(source),
             Self::Redis(source) => Some(source),
+            Self::Hooks(source) => Some(source),
             Self::Interrupted { .. } => None,
         }
     }

@@ -1,6 +1,7 @@
 //! `tus serve`: binds, accepts connections (HTTP/1.1 and h2c) and shuts down gracefully.
 
 use crate::args::{ExpirationMode, LockArg, ServeArgs};
+use crate::hooks::ServerHooks;
 use crate::{CliError, open_storage, server_url};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -23,6 +24,7 @@ pub struct Server {
     layer: TusLayer,
     args: ServeArgs,
     local_addr: SocketAddr,
+    hooks: ServerHooks,
 }
 
 impl Server {
@@ -30,6 +32,7 @@ impl Server {
     pub async fn bind(args: ServeArgs) -> Result<Self, CliError> {
         let storage = open_storage(&args.dir, args.durability)?;
         let layer = build_layer(TusLayer::from_arc(storage), &args);
+        let (layer, hooks) = ServerHooks::install(layer, &args.hooks).map_err(CliError::Hooks)?;
         let layer = match args.lock {
             LockArg::Memory => layer,
             LockArg::Redis => layer.locker(redis_locker(&args).await?),
@@ -42,7 +45,7 @@ impl Server {
         let bind_error = |source| CliError::Bind { address: address.clone(), source };
         let listener = TcpListener::bind(address.as_str()).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        Ok(Self { listener, layer, args, local_addr })
+        Ok(Self { listener, layer, args, local_addr, hooks })
     }
 
     /// The address actually bound (with the chosen port when `--port 0`).
@@ -64,7 +67,7 @@ impl Server {
     /// makes in-flight PATCHes persist what they received and answer 503, and waits up to
     /// `--shutdown-timeout` for open connections to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), CliError> {
-        let Self { listener, layer, args, local_addr } = self;
+        let Self { listener, layer, args, local_addr, hooks } = self;
         let service = TowerToHyperService::new(layer.standalone());
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // The timer enables hyper's header read timeout (30 s) against slow-header clients.
@@ -116,6 +119,8 @@ impl Server {
                 while connections.join_next().await.is_some() {}
             }
         }
+        // Notifications of the last requests may still be queued: deliver them before exiting.
+        hooks.flush(args.shutdown_timeout).await;
         Ok(())
     }
 
