@@ -153,14 +153,15 @@ fn commit(
         // The offset may only cover bytes that are on disk, so the data goes first.
         let synced = file.sync_data().and_then(|()| {
             // The first bytes also need the file's directory entry to be durable.
-            if base == 0 { files::sync_dir(&inner.data_dir) } else { Ok(()) }
+            if base == 0 { inner.data_dir_sync.sync() } else { Ok(()) }
         });
         if let Err(e) = synced {
             files::truncate_back(file, base, id);
             return Err(StorageError::Io(e));
         }
     }
-    let result = db::advance(&inner.writer(), id, base, end, options.expires_at);
+    let (upload, expires_at) = (id.clone(), options.expires_at);
+    let result = inner.writer.run(move |conn| db::advance(conn, &upload, base, end, expires_at));
     match &result {
         Ok(_) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(id), id),
@@ -276,7 +277,7 @@ pub(crate) fn concatenate(
     }
 
     let copied = copy_parts(&file, sources).and_then(|()| match inner.durability {
-        Durability::Sync => file.sync_data().and_then(|()| files::sync_dir(&inner.data_dir)),
+        Durability::Sync => file.sync_data().and_then(|()| inner.data_dir_sync.sync()),
         Durability::Buffered => Ok(()),
     });
     if let Err(e) = copied {
@@ -284,7 +285,8 @@ pub(crate) fn concatenate(
         return Err(StorageError::Io(e));
     }
 
-    let committed = db::complete_final(&inner.writer(), final_id, total);
+    let upload = final_id.clone();
+    let committed = inner.writer.run(move |conn| db::complete_final(conn, &upload, total));
     match &committed {
         Ok(_) | Err(StorageError::AlreadyExists) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(final_id), final_id),
