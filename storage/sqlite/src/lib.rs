@@ -142,7 +142,6 @@ impl Inner {
     fn data_path(&self, id: &UploadId) -> PathBuf {
         self.data_dir.join(id.as_str())
     }
-
 }
 
 impl fmt::Debug for SqliteStorage {
