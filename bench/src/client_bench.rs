@@ -20,8 +20,8 @@
 
 use crate::client::Connection;
 use crate::pattern::{PATTERN_LEN, Pattern};
-use crate::procfs::{self, Sampler};
 use crate::process::ServerProcess;
+use crate::procfs::{self, Sampler};
 use crate::roles::Role;
 use crate::{Durability, Error, MIB, size_text};
 use http::{Method, StatusCode};
@@ -265,7 +265,10 @@ async fn run_all(config: &ClientBenchConfig) -> Result<String, Error> {
 
 /// The parallel scenario through the throttling relay, in buffered durability.
 async fn parallel_table(config: &ClientBenchConfig, pattern: &Pattern, file: &Path) -> Result<String, Error> {
-    eprintln!("== parallel: tus serve (buffered) behind a relay of {} MB/s per connection", config.relay_rate / 1_000_000);
+    eprintln!(
+        "== parallel: tus serve (buffered) behind a relay of {} MB/s per connection",
+        config.relay_rate / 1_000_000
+    );
     let server = ServerProcess::start(Role::Tus, Durability::Buffered, &config.scratch)?;
     let relay = Relay::start(server.addr(), config.relay_rate).await?;
     let mut best = [0.0f64; 2];
@@ -305,8 +308,7 @@ async fn parallel_table(config: &ClientBenchConfig, pattern: &Pattern, file: &Pa
         Some(s) => (format!("{s:.2}"), if s > 1.0 { "PASS" } else { "MISS" }),
         None => ("–".to_owned(), "n/a"),
     };
-    let _ =
-        writeln!(out, "| client, `parallel(4)` | {} | {speedup_text} | > 1 × one stream: **{verdict}** |", cell(1));
+    let _ = writeln!(out, "| client, `parallel(4)` | {} | {speedup_text} | > 1 × one stream: **{verdict}** |", cell(1));
     Ok(out)
 }
 
@@ -343,9 +345,8 @@ async fn big_upload(
     let upload_path = match variant {
         Variant::Curl => curl_upload(server, file, size).await?,
         Variant::Client(chunk) => {
-            let client = tus_rs_client::Client::builder(endpoint(server.addr(), server.path()))
-                .chunk_size(chunk)
-                .build()?;
+            let client =
+                tus_rs_client::Client::builder(endpoint(server.addr(), server.path())).chunk_size(chunk).build()?;
             let uploaded = client.upload(tus_rs_client::Source::file(file)).resume(false).await?;
             uploaded.url.path().to_owned()
         }
@@ -510,7 +511,10 @@ fn machine() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
-            info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_owned())
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let run = |program: &str, args: &[&str]| {

@@ -221,9 +221,9 @@ impl Chunk {
             (Self::Bytes(bytes), None) => Ok(reqwest::Body::from(bytes.clone())),
             (Self::Bytes(bytes), Some(on_sent)) => {
                 let bytes = bytes.clone();
-                let pieces = (0..bytes.len()).step_by(READ_BUFFER).map(move |from| {
-                    Ok::<_, std::io::Error>(bytes.slice(from..(from + READ_BUFFER).min(bytes.len())))
-                });
+                let pieces = (0..bytes.len())
+                    .step_by(READ_BUFFER)
+                    .map(move |from| Ok::<_, std::io::Error>(bytes.slice(from..(from + READ_BUFFER).min(bytes.len()))));
                 Ok(reqwest::Body::wrap_stream(counted(futures_util::stream::iter(pieces), on_sent)))
             }
             (Self::File { path, position, len }, on_sent) => {

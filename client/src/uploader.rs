@@ -198,7 +198,8 @@ impl Uploader {
         let base = self.progress();
         let started = self.stats.started;
         Some(Box::new(move |sent| {
-            let progress = Progress { bytes_sent: base.bytes_uploaded + sent, elapsed: started.elapsed(), ..base.clone() };
+            let progress =
+                Progress { bytes_sent: base.bytes_uploaded + sent, elapsed: started.elapsed(), ..base.clone() };
             callback(&progress);
         }))
     }
