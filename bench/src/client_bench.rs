@@ -29,6 +29,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -114,6 +115,9 @@ struct Measured {
     server_cpu: f64,
     /// Peak RSS of the benchmark process (the client's) during the upload; `None` for curl.
     client_rss: Option<u64>,
+    /// The requests that carried data (POST and PATCH) and their mean round trip, from the
+    /// client's `after_response` hook; `None` for curl.
+    data_requests: Option<(usize, Duration)>,
 }
 
 impl Measured {
@@ -128,6 +132,7 @@ struct Best {
     mb_per_second: f64,
     server_cpu_per_gib: f64,
     client_rss: Option<u64>,
+    data_requests: Option<(usize, Duration)>,
 }
 
 impl Best {
@@ -136,6 +141,7 @@ impl Best {
         if run.mb_per_second() > self.mb_per_second {
             self.mb_per_second = run.mb_per_second();
             self.server_cpu_per_gib = run.server_cpu / gib;
+            self.data_requests = run.data_requests;
         }
         self.client_rss = match (self.client_rss, run.client_rss) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -178,18 +184,22 @@ async fn run_all(config: &ClientBenchConfig) -> Result<String, Error> {
     let files = tempfile::Builder::new().prefix("tus-client-bench-").tempdir_in(&config.scratch)?;
     let big_file = files.path().join("big.bin");
     write_pattern_file(&big_file, config.size, &pattern)?;
-    let variants = [Variant::Curl, Variant::Client(4 << 20), Variant::Client(64 << 20), Variant::Client(config.size)];
+    let mut variants = vec![Variant::Curl];
+    // Chunk sizes at or above the file's size are all "one chunk": measured once.
+    variants.extend([4 << 20, 64 << 20].into_iter().filter(|&chunk| chunk < config.size).map(Variant::Client));
+    variants.push(Variant::Client(config.size));
 
     let mut out = String::new();
     let _ = writeln!(out, "## tus-bench client: tus-rs-client vs curl against `tus serve`\n");
     let _ = writeln!(out, "{}\n", machine());
     let _ = writeln!(
         out,
-        "| upload of {} | server durability | MB/s (best of {}) | ratio to curl | target | server CPU | bench-process peak RSS |",
+        "| upload of {} | server durability | MB/s (best of {}) | ratio to curl | target | server CPU | \
+         bench-process peak RSS | POST/PATCH requests × mean round trip |",
         size_text(config.size),
         config.runs
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---|---:|---:|---:|");
     for &mode in &config.modes {
         eprintln!("== durability {mode}: starting tus serve");
         let server = ServerProcess::start(Role::Tus, mode, &config.scratch)?;
@@ -226,7 +236,7 @@ async fn run_all(config: &ClientBenchConfig) -> Result<String, Error> {
         for (index, variant) in variants.iter().enumerate() {
             let name = variant.name(config.size);
             let Some(figures) = best[index].filter(|_| failed[index].is_none()) else {
-                let _ = writeln!(out, "| {name} | {mode} | FAILED | – | – | – | – |");
+                let _ = writeln!(out, "| {name} | {mode} | FAILED | – | – | – | – | – |");
                 continue;
             };
             let ratio = curl.filter(|c| *c > 0.0).map(|c| figures.mb_per_second / c);
@@ -239,9 +249,13 @@ async fn run_all(config: &ClientBenchConfig) -> Result<String, Error> {
                 (_, None) => ("–".to_owned(), "n/a".to_owned()),
             };
             let rss = figures.client_rss.map_or_else(|| "–".to_owned(), |r| format!("{:.1} MiB", r as f64 / MIB));
+            let requests = figures.data_requests.map_or_else(
+                || "1 (curl)".to_owned(),
+                |(count, mean)| format!("{count} × {:.1} ms", mean.as_secs_f64() * 1e3),
+            );
             let _ = writeln!(
                 out,
-                "| {name} | {mode} | {:.0} MB/s | {ratio_text} | {target} | {:.2} CPU-s/GiB | {rss} |",
+                "| {name} | {mode} | {:.0} MB/s | {ratio_text} | {target} | {:.2} CPU-s/GiB | {rss} | {requests} |",
                 figures.mb_per_second, figures.server_cpu_per_gib
             );
         }
@@ -342,20 +356,33 @@ async fn big_upload(
     let me = std::process::id();
     procfs::reset_peak_rss(me)?;
     let start = Instant::now();
+    let round_trips = Arc::new(Mutex::new(Vec::new()));
     let upload_path = match variant {
         Variant::Curl => curl_upload(server, file, size).await?,
         Variant::Client(chunk) => {
-            let client =
-                tus_rs_client::Client::builder(endpoint(server.addr(), server.path())).chunk_size(chunk).build()?;
+            let seen = round_trips.clone();
+            let client = tus_rs_client::Client::builder(endpoint(server.addr(), server.path()))
+                .chunk_size(chunk)
+                .after_response(move |r| {
+                    if *r.method == Method::POST || *r.method == Method::PATCH {
+                        seen.lock().unwrap_or_else(PoisonError::into_inner).push(r.elapsed);
+                    }
+                })
+                .build()?;
             let uploaded = client.upload(tus_rs_client::Source::file(file)).resume(false).await?;
             uploaded.url.path().to_owned()
         }
     };
     let elapsed = start.elapsed();
+    let data_requests = {
+        let round_trips = round_trips.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = round_trips.len();
+        (count > 0).then(|| (count, round_trips.iter().sum::<Duration>() / count as u32))
+    };
     let client_rss = matches!(variant, Variant::Client(_)).then(|| procfs::peak_rss(me)).transpose()?;
     let usage = sampler.finish()?;
     check_and_delete(server, pattern, &upload_path, size).await?;
-    Ok(Measured { bytes: size, elapsed, server_cpu: usage.cpu_seconds, client_rss })
+    Ok(Measured { bytes: size, elapsed, server_cpu: usage.cpu_seconds, client_rss, data_requests })
 }
 
 /// Creates an upload of `size` bytes and sends the file with `curl` as one PATCH; returns
@@ -432,7 +459,7 @@ async fn parallel_upload(
     for part in &uploaded.partial_urls {
         check_and_delete_quietly(server, part.path()).await;
     }
-    Ok(Measured { bytes: size, elapsed, server_cpu: 0.0, client_rss: None })
+    Ok(Measured { bytes: size, elapsed, server_cpu: 0.0, client_rss: None, data_requests: None })
 }
 
 async fn check_and_delete_quietly(server: &ServerProcess, path: &str) {
@@ -526,8 +553,11 @@ fn machine() -> String {
             .and_then(|s| s.lines().next().map(str::to_owned))
             .unwrap_or_else(|| "?".to_owned())
     };
+    // Other work on the machine skews every figure: the load is part of the record.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "?".to_owned(), |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     format!(
-        "machine: nproc {cpus} ({model}), {}, {}",
+        "machine: nproc {cpus} ({model}), load average {load} at the start, {}, {}",
         run("curl", &["--version"]).split_whitespace().take(2).collect::<Vec<_>>().join(" "),
         run("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
     )
