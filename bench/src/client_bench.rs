@@ -37,6 +37,8 @@ use tokio::net::{TcpListener, TcpStream};
 /// The issue's target for the big upload: client throughput / curl throughput.
 const CURL_RATIO: f64 = 0.9;
 const TUS_VERSION: &str = "1.0.0";
+/// How long one curl upload may take.
+const CURL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What to run, and how big (read from the environment).
 #[derive(Debug, Clone)]
@@ -286,6 +288,7 @@ async fn parallel_table(config: &ClientBenchConfig, pattern: &Pattern, file: &Pa
     let server = ServerProcess::start(Role::Tus, Durability::Buffered, &config.scratch)?;
     let relay = Relay::start(server.addr(), config.relay_rate).await?;
     let mut best = [0.0f64; 2];
+    let mut peak_rss = [0u64; 2];
     let mut failures = [None::<String>, None];
     for run in 0..config.runs {
         for k in 0..2 {
@@ -299,6 +302,7 @@ async fn parallel_table(config: &ClientBenchConfig, pattern: &Pattern, file: &Pa
                 Ok(measured) => {
                     eprintln!("   parallel({parts}) run {}: {:.1} MB/s", run + 1, measured.mb_per_second());
                     best[index] = best[index].max(measured.mb_per_second());
+                    peak_rss[index] = peak_rss[index].max(measured.client_rss.unwrap_or(0));
                 }
                 Err(e) => {
                     eprintln!("   parallel({parts}) run {}: FAILED: {e}", run + 1);
@@ -308,7 +312,8 @@ async fn parallel_table(config: &ClientBenchConfig, pattern: &Pattern, file: &Pa
         }
     }
     let mut out = format!(
-        "| upload of {} through a relay of {} MB/s per connection | MB/s (best of {}) | speed-up | target |\n|---|---:|---:|---|\n",
+        "| upload of {} through a relay of {} MB/s per connection | MB/s (best of {}) | speed-up | target | \
+         bench-process peak RSS |\n|---|---:|---:|---|---:|\n",
         size_text(config.parallel_size),
         config.relay_rate / 1_000_000,
         config.runs
@@ -316,13 +321,19 @@ async fn parallel_table(config: &ClientBenchConfig, pattern: &Pattern, file: &Pa
     let cell = |index: usize| {
         if failures[index].is_some() { "FAILED".to_owned() } else { format!("{:.1} MB/s", best[index]) }
     };
-    let _ = writeln!(out, "| client, one stream (4 MiB chunks) | {} | 1.00 | baseline |", cell(0));
+    let rss = |index: usize| format!("{:.1} MiB", peak_rss[index] as f64 / MIB);
+    let _ = writeln!(out, "| client, one stream (4 MiB chunks) | {} | 1.00 | baseline | {} |", cell(0), rss(0));
     let speedup = (failures.iter().all(Option::is_none) && best[0] > 0.0).then(|| best[1] / best[0]);
     let (speedup_text, verdict) = match speedup {
         Some(s) => (format!("{s:.2}"), if s > 1.0 { "PASS" } else { "MISS" }),
         None => ("–".to_owned(), "n/a"),
     };
-    let _ = writeln!(out, "| client, `parallel(4)` | {} | {speedup_text} | > 1 × one stream: **{verdict}** |", cell(1));
+    let _ = writeln!(
+        out,
+        "| client, `parallel(4)`, 4 MiB chunks | {} | {speedup_text} | > 1 × one stream: **{verdict}** | {} |",
+        cell(1),
+        rss(1)
+    );
     Ok(out)
 }
 
@@ -400,16 +411,19 @@ async fn curl_upload(server: &ServerProcess, file: &Path, size: u64) -> Result<S
         return Err(format!("creation POST answered {}", answer.status).into());
     }
     let location = answer.header("location").ok_or("creation POST answered without Location")?;
-    let url = reqwest_free_join(server.addr(), server.path(), location);
-    let output = tokio::process::Command::new("curl")
+    let url = absolute_url(server.addr(), server.path(), location);
+    let curl = tokio::process::Command::new("curl")
         .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T"])
         .arg(file)
         .args(["-X", "PATCH", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0"])
         .args(["-H", "Content-Type: application/offset+octet-stream"])
         .arg(&url)
         .kill_on_drop(true)
-        .output()
+        .output();
+    // A stuck curl is killed (kill_on_drop) rather than hanging the benchmark.
+    let output = tokio::time::timeout(CURL_TIMEOUT, curl)
         .await
+        .map_err(|_| format!("curl did not finish within {CURL_TIMEOUT:?}"))?
         .map_err(|e| format!("cannot run curl (scripts/install-test-deps.sh installs it): {e}"))?;
     let status = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() || status.trim() != "204" {
@@ -419,7 +433,7 @@ async fn curl_upload(server: &ServerProcess, file: &Path, size: u64) -> Result<S
 }
 
 /// The absolute URL of a `Location` (absolute, or a path).
-fn reqwest_free_join(addr: SocketAddr, base_path: &str, location: &str) -> String {
+fn absolute_url(addr: SocketAddr, base_path: &str, location: &str) -> String {
     if location.starts_with("http://") {
         location.to_owned()
     } else if location.starts_with('/') {
@@ -451,18 +465,21 @@ async fn parallel_upload(
     size: u64,
     parts: usize,
 ) -> Result<Measured, Error> {
+    let me = std::process::id();
+    procfs::reset_peak_rss(me)?;
     let start = Instant::now();
     let client = tus_rs_client::Client::builder(endpoint(relay, server.path())).build()?;
     let uploaded = client.upload(tus_rs_client::Source::file(file)).parallel(parts).resume(false).await?;
     let elapsed = start.elapsed();
+    let client_rss = Some(procfs::peak_rss(me)?);
     check_and_delete(server, pattern, uploaded.url.path(), size).await?;
     for part in &uploaded.partial_urls {
-        check_and_delete_quietly(server, part.path()).await;
+        delete_quietly(server, part.path()).await;
     }
-    Ok(Measured { bytes: size, elapsed, server_cpu: 0.0, client_rss: None, data_requests: None })
+    Ok(Measured { bytes: size, elapsed, server_cpu: 0.0, client_rss, data_requests: None })
 }
 
-async fn check_and_delete_quietly(server: &ServerProcess, path: &str) {
+async fn delete_quietly(server: &ServerProcess, path: &str) {
     if let Ok(mut conn) = Connection::open(server.addr()).await
         && let Ok(request) =
             conn.request(Method::DELETE, path).header("Tus-Resumable", TUS_VERSION).body(Pattern::new().empty())
@@ -570,9 +587,9 @@ mod tests {
     #[test]
     fn locations_join_like_a_client_would() {
         let addr: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert_eq!(reqwest_free_join(addr, "/files/", "/files/abc"), "http://127.0.0.1:8080/files/abc");
-        assert_eq!(reqwest_free_join(addr, "/files/", "abc"), "http://127.0.0.1:8080/files/abc");
-        assert_eq!(reqwest_free_join(addr, "/files/", "http://h/files/x"), "http://h/files/x");
+        assert_eq!(absolute_url(addr, "/files/", "/files/abc"), "http://127.0.0.1:8080/files/abc");
+        assert_eq!(absolute_url(addr, "/files/", "abc"), "http://127.0.0.1:8080/files/abc");
+        assert_eq!(absolute_url(addr, "/files/", "http://h/files/x"), "http://h/files/x");
     }
 
     /// The relay passes bytes both ways and paces the client's side.
