@@ -157,6 +157,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     tx.commit().map_err(db_err)
 }
 
+/// A trivial query: the database file opens and answers.
+pub(crate) fn ping(conn: &Connection) -> Result<(), StorageError> {
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0)).map_err(db_err)?;
+    Ok(())
+}
+
 /// Reader connections, reused. WAL lets them read while the writer writes.
 #[derive(Debug)]
 pub(crate) struct ReaderPool {
