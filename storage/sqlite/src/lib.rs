@@ -363,7 +363,7 @@ impl Storage for SqliteStorage {
     /// A trivial query on a reader connection, and a look at the data directory.
     async fn health(&self) -> Result<(), StorageError> {
         self.blocking(|inner| {
-            db::ping(&inner.readers.get()?)?;
+            db::ping(&*inner.readers.get()?)?;
             if !std::fs::metadata(&inner.data_dir)?.is_dir() {
                 return Err(StorageError::other(format!("{} is not a directory", inner.data_dir.display())));
             }
