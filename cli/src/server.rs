@@ -97,7 +97,10 @@ impl Server {
         let ops = Ops { readiness: layer.readiness(), draining: draining.clone(), metrics };
         // /metrics lives on the separate listener when there is one.
         let main_ops = if ops_listener.is_some() { Ops { metrics: None, ..ops.clone() } } else { ops.clone() };
-        let service = TowerToHyperService::new(Router { ops: main_ops, tus: Some(layer.standalone()) });
+        let tus = layer.standalone();
+        // Expired uploads left by an earlier run go without waiting for the first request.
+        tus.start_janitor();
+        let service = TowerToHyperService::new(Router { ops: main_ops, tus: Some(tus) });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // The timer enables hyper's header read timeout (30 s) against slow-header clients.
         builder.http1().timer(TokioTimer::new());

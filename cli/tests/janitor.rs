@@ -133,3 +133,19 @@ async fn cleanup_with_the_redis_lock_leaves_an_upload_being_written() {
     let response = patch.response.await.unwrap().unwrap();
     assert_eq!(response.status, 204, "{response:?}");
 }
+
+/// The janitor starts with the server: uploads that expired while no server ran go without
+/// waiting for a tus request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_janitor_runs_from_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = TusServer::start(dir.path(), &["--expiration", "1s", "--janitor-interval", "1h"]);
+    let path = first.create(10).await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(data_file(dir.path(), &path).exists());
+
+    let _second = TusServer::start(dir.path(), &["--expiration", "1s", "--janitor-interval", "200ms"]);
+    let gone = eventually(Duration::from_secs(5), async || !data_file(dir.path(), &path).exists()).await;
+    assert!(gone, "removed by the janitor with no request made");
+}

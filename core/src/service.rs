@@ -123,6 +123,14 @@ impl<S> TusService<S> {
         Self { inner, shared }
     }
 
+    /// Starts the background expiration janitor now rather than at the first tus request
+    /// (a no-op without [`TusLayer::expiration`](crate::TusLayer::expiration), outside a tokio
+    /// runtime, or when it runs already). It stops when every service of the layer is dropped
+    /// or the shutdown starts.
+    pub fn start_janitor(&self) {
+        crate::janitor::ensure_started(&self.shared);
+    }
+
     /// Whether `path` is handled by tus rather than the inner service.
     pub fn handles_path(&self, path: &str) -> bool {
         handlers::route(&self.shared.config.base_path, path).is_some()
