@@ -15,7 +15,7 @@
 //! assert!(text.contains("tus_uploads_created_total 0"));
 //! ```
 //!
-//! An application with its own [`Registry`](prometheus_client::registry::Registry) puts the
+//! An application with its own [`Registry`] puts the
 //! tus metrics in it with [`TusMetrics::register`] and renders the whole registry with
 //! [`encode`].
 //!
