@@ -407,7 +407,7 @@ impl Bench {
         let name =
             format!("(d) {count} × {} POST+PATCH, {concurrency} workers: 2 × Redis lock / 1 × memory", size_text(size));
         let started = self.start_multi_instance(mode);
-        let (single, pair, dirs) = match started {
+        let (single, single_redis, pair, dirs) = match started {
             Ok(started) => started,
             Err(e) => {
                 eprintln!("   (d) [{mode}]: cannot start the servers: {e}");
@@ -415,11 +415,11 @@ impl Bench {
                 return;
             }
         };
-        let setups: [(&str, Vec<&ServerProcess>); 2] =
-            [("1 × memory", vec![&single]), ("2 × redis", pair.iter().collect())];
-        let mut best: [Option<SmallUploads>; 2] = [None, None];
+        let setups: [(&str, Vec<&ServerProcess>); 3] =
+            [("1 × memory", vec![&single]), ("2 × redis", pair.iter().collect()), ("1 × redis", vec![&single_redis])];
+        let mut best: [Option<SmallUploads>; 3] = [None, None, None];
         for run in 0..self.config.runs {
-            let order = if run % 2 == 0 { [0, 1] } else { [1, 0] };
+            let order = if run % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
             for index in order {
                 let (label, servers) = &setups[index];
                 settle(servers[0].dir(), count as u64 * size, &self.pattern);
@@ -449,7 +449,17 @@ impl Bench {
                 }
             }
         }
-        let [single_best, pair_best] = best;
+        let one_redis = best[2].as_ref().map(SmallUploads::per_second);
+        let one_memory = best[0].as_ref().map(SmallUploads::per_second);
+        self.row(
+            "(d) 1 instance, Redis lock / memory",
+            mode,
+            one_redis,
+            one_memory,
+            Unit::UploadsPerSecond,
+            Target::None,
+        );
+        let [single_best, pair_best, _] = best;
         let pick = |f: &dyn Fn(&SmallUploads) -> f64| (pair_best.as_ref().map(f), single_best.as_ref().map(f));
         let (p, s) = pick(&SmallUploads::per_second);
         self.row(&name, mode, p, s, Unit::UploadsPerSecond, Target::RatioAtLeast(MULTI_INSTANCE_RATIO));
@@ -492,17 +502,17 @@ impl Bench {
             Err(e) => eprintln!("   (d) [{mode}]: cannot read the lock metrics: {e}"),
         }
         drop(setups);
-        self.finished.push(single);
+        self.finished.extend([single, single_redis]);
         self.finished.extend(pair);
         self.dirs.extend(dirs);
     }
 
-    /// The servers of scenario (d): one with in-memory locks on its own directory, and two
-    /// with the Redis locker sharing another.
+    /// The servers of scenario (d): one with in-memory locks and one with the Redis locker,
+    /// each on its own directory, and two with the Redis locker sharing a third.
     fn start_multi_instance(
         &mut self,
         mode: Durability,
-    ) -> Result<(ServerProcess, [ServerProcess; 2], [tempfile::TempDir; 2]), Error> {
+    ) -> Result<(ServerProcess, ServerProcess, [ServerProcess; 2], [tempfile::TempDir; 3]), Error> {
         if self.redis.is_none() {
             eprintln!("   (d): starting Redis (scripts/redis.sh)");
             self.redis = Some(redis::Redis::start()?);
@@ -511,11 +521,13 @@ impl Bench {
         let scratch = &self.config.scratch;
         let single_dir = tempfile::Builder::new().prefix("tus-bench-single-").tempdir_in(scratch)?;
         let shared_dir = tempfile::Builder::new().prefix("tus-bench-pair-").tempdir_in(scratch)?;
+        let single_redis_dir = tempfile::Builder::new().prefix("tus-bench-single-redis-").tempdir_in(scratch)?;
         let single = ServerProcess::start_tus_in(mode, single_dir.path(), &["--metrics"])?;
         let flags = ["--metrics", "--lock", "redis", "--redis-url", url.as_str()];
+        let single_redis = ServerProcess::start_tus_in(mode, single_redis_dir.path(), &flags)?;
         let first = ServerProcess::start_tus_in(mode, shared_dir.path(), &flags)?;
         let second = ServerProcess::start_tus_in(mode, shared_dir.path(), &flags)?;
-        Ok((single, [first, second], [single_dir, shared_dir]))
+        Ok((single, single_redis, [first, second], [single_dir, shared_dir, single_redis_dir]))
     }
 
     fn row(
