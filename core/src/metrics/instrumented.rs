@@ -218,3 +218,104 @@ impl Hooks for InstrumentedHooks {
         self.inner.post_terminate(upload).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::Metadata;
+    use prometheus_client::registry::Registry;
+    use std::sync::Mutex;
+
+    /// Records every call, refuses `pre_terminate` with a 503 and sets the plan's ID.
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<&'static str>>);
+
+    impl Recording {
+        fn saw(&self, hook: &'static str) {
+            self.0.lock().unwrap().push(hook);
+        }
+    }
+
+    #[async_trait]
+    impl Hooks for Recording {
+        async fn authorize(&self, _: &Parts, _: Intent, _: Option<&UploadInfo>) -> Result<(), HookRejection> {
+            self.saw("authorize");
+            Err(HookRejection::forbidden("no"))
+        }
+        async fn pre_create(&self, _: &Parts, plan: &mut CreatePlan) -> Result<(), HookRejection> {
+            self.saw("pre_create");
+            plan.id = Some(UploadId::new("chosen").unwrap());
+            Ok(())
+        }
+        async fn post_create(&self, _: &UploadInfo) {
+            self.saw("post_create");
+        }
+        async fn post_receive(&self, _: &UploadInfo) {
+            self.saw("post_receive");
+        }
+        async fn post_finish(&self, _: &UploadInfo) {
+            self.saw("post_finish");
+        }
+        async fn pre_terminate(&self, _: &Parts, _: &UploadInfo) -> Result<(), HookRejection> {
+            self.saw("pre_terminate");
+            Err(HookRejection::new(http::StatusCode::SERVICE_UNAVAILABLE, "down"))
+        }
+        async fn post_terminate(&self, _: &UploadInfo) {
+            self.saw("post_terminate");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_hook_is_forwarded_with_its_outcome_and_counted() {
+        let recording = Arc::new(Recording::default());
+        let mut registry = Registry::default();
+        let metrics = Arc::new(Instruments::register(&mut registry));
+        let hooks = InstrumentedHooks::wrap(recording.clone(), metrics);
+        let parts = http::Request::new(()).into_parts().0;
+        let upload = UploadInfo::new(UploadId::new("u").unwrap());
+        let mut plan = CreatePlan { id: None, length: Some(1), metadata: Metadata::new(), concat: None };
+
+        assert!(hooks.authorize(&parts, Intent::Append, Some(&upload)).await.is_err());
+        hooks.pre_create(&parts, &mut plan).await.unwrap();
+        assert_eq!(plan.id.as_ref().map(UploadId::as_str), Some("chosen"), "the hook's change reaches the caller");
+        hooks.post_create(&upload).await;
+        hooks.post_receive(&upload).await;
+        hooks.post_finish(&upload).await;
+        let refused = hooks.pre_terminate(&parts, &upload).await.unwrap_err();
+        assert_eq!(refused.status, http::StatusCode::SERVICE_UNAVAILABLE);
+        hooks.post_terminate(&upload).await;
+
+        let seen = recording.0.lock().unwrap().clone();
+        let all = [
+            "authorize",
+            "pre_create",
+            "post_create",
+            "post_receive",
+            "post_finish",
+            "pre_terminate",
+            "post_terminate",
+        ];
+        assert_eq!(seen, all);
+        let text = crate::metrics::encode(&registry);
+        for hook in all {
+            assert!(text.contains(&format!("tus_hook_invocations_total{{hook=\"{hook}\"}} 1")), "{hook}: {text}");
+        }
+        assert!(text.contains("tus_hook_rejections_total{hook=\"authorize\"} 1"), "{text}");
+        assert!(text.contains("tus_hook_failures_total{hook=\"pre_terminate\"} 1"), "{text}");
+    }
+
+    /// The wrapper passes the whole storage contract through (every method forwarded).
+    #[cfg(feature = "conformance")]
+    #[tokio::test]
+    async fn the_instrumented_storage_conforms() {
+        let mut registry = Registry::default();
+        let metrics = Arc::new(Instruments::register(&mut registry));
+        let storage = InstrumentedStorage::wrap(Arc::new(crate::MemoryStorage::new()), metrics);
+        crate::storage::conformance::run_all(&*storage).await;
+        let text = crate::metrics::encode(&registry);
+        assert!(text.contains("tus_uploads_in_progress 0"), "every append ended: {text}");
+        for op in ["create", "info", "append", "set_length", "concatenate", "finals_waiting_for", "read", "remove"] {
+            assert!(text.contains(&format!("tus_storage_operation_seconds_count{{op=\"{op}\"}}")), "{op}: {text}");
+        }
+    }
+}
