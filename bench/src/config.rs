@@ -31,7 +31,7 @@ pub struct Config {
     pub head_duration: Duration,
     /// The durability modes to run (`TUS_BENCH_MODES`, default `sync,buffered`).
     pub modes: Vec<Durability>,
-    /// The scenarios to run, among `a`, `b` and `c` (`TUS_BENCH_SCENARIOS`, default `abc`).
+    /// The scenarios to run, among `a`, `b`, `c` and `d` (`TUS_BENCH_SCENARIOS`, default `abcd`).
     pub scenarios: String,
     /// Where the servers' scratch directories go (`TUS_BENCH_DIR`, default the temp dir).
     pub scratch: PathBuf,
@@ -62,7 +62,7 @@ impl Config {
             concurrency: usize_number("TUS_BENCH_CONCURRENCY", pick(64, 8))?,
             head_duration: seconds("TUS_BENCH_HEAD_SECS", if smoke { 0.2 } else { 3.0 })?,
             modes,
-            scenarios: std::env::var("TUS_BENCH_SCENARIOS").unwrap_or_else(|_| "abc".to_owned()),
+            scenarios: std::env::var("TUS_BENCH_SCENARIOS").unwrap_or_else(|_| "abcd".to_owned()),
             scratch: std::env::var_os("TUS_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
             attach_wait: match std::env::var_os("TUS_BENCH_ATTACH_SECS") {
                 Some(_) => seconds("TUS_BENCH_ATTACH_SECS", 0.0)?,

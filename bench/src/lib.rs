@@ -12,7 +12,14 @@
 //!   server CPU-seconds per GiB, server peak RSS;
 //! - (b) many small uploads (2000 × 16 KiB, creation-with-upload) at concurrency 64:
 //!   uploads/s, p50 and p99 latency;
-//! - (c) HEAD requests on one upload at concurrency 64: requests/s.
+//! - (c) HEAD requests on one upload at concurrency 64: requests/s;
+//! - (d) several instances: 2000 × 16 KiB uploads (creation POST, then one PATCH) at
+//!   concurrency 64 through two `tus serve --lock redis` instances sharing one directory and
+//!   one Redis, each upload created on one instance and written through the other, against
+//!   one instance with in-memory locks (in this row, the "tus" column is the pair and the
+//!   "ceiling" column the single instance): uploads/s, and the mean lock acquisition time
+//!   from the servers' `tus_lock_wait_seconds` metric. Redis is started by
+//!   `scripts/redis.sh` (installed when missing).
 //!
 //! A second target, `cargo bench -p tus-bench --bench client`, measures the tus client
 //! against `curl` (see [`client_bench`]).
@@ -28,6 +35,7 @@ pub mod config;
 pub mod pattern;
 pub mod process;
 pub mod procfs;
+pub mod redis;
 pub mod report;
 pub mod roles;
 pub mod scenarios;
@@ -88,6 +96,7 @@ const BIG_RATIO: f64 = 0.9;
 const SMALL_RATIO: f64 = 0.8;
 const HEAD_RATIO: f64 = 0.8;
 const SINGLE_PATCH_MAX_RSS_MIB: f64 = 32.0;
+const MULTI_INSTANCE_RATIO: f64 = 0.7;
 
 const MIB: f64 = (1u64 << 20) as f64;
 
@@ -112,14 +121,25 @@ pub fn run() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-    let mut bench =
-        Bench { config, runtime, pattern: Pattern::new(), rows: Vec::new(), failures: 0, finished: Vec::new() };
+    let mut bench = Bench {
+        config,
+        runtime,
+        pattern: Pattern::new(),
+        rows: Vec::new(),
+        failures: 0,
+        finished: Vec::new(),
+        dirs: Vec::new(),
+        redis: None,
+        notes: Vec::new(),
+    };
     let modes = bench.config.modes.clone();
     for mode in modes {
         bench.mode(mode);
     }
     // Stop every server (and remove their directories) before reporting.
     bench.finished.clear();
+    bench.dirs.clear();
+    bench.redis = None;
     println!("{}", header(&bench.config));
     println!();
     print!("{}", report::table(&bench.rows));
@@ -134,6 +154,10 @@ pub fn run() -> ExitCode {
          warm-up (see `settle` in bench/src/lib.rs).",
         bench.config.runs
     );
+    for note in &bench.notes {
+        println!();
+        println!("{note}");
+    }
     if filesystem_of(&bench.config.scratch).is_some_and(|fs| fs.contains("no journal")) {
         println!();
         println!(
@@ -161,6 +185,12 @@ struct Bench {
     failures: usize,
     /// The servers of the modes already measured, stopped when the benchmark ends.
     finished: Vec<ServerProcess>,
+    /// Scratch directories shared by servers of `finished`, removed after them.
+    dirs: Vec<tempfile::TempDir>,
+    /// The Redis of scenario (d), started when first needed.
+    redis: Option<redis::Redis>,
+    /// Lines printed after the table.
+    notes: Vec<String>,
 }
 
 /// Figures of scenario (a) over several runs.
@@ -220,6 +250,9 @@ impl Bench {
         }
         if self.config.runs_scenario('c') {
             self.heads(mode, [&tus, &ceiling]);
+        }
+        if self.config.runs_scenario('d') {
+            self.multi_instance(mode);
         }
         for (server, name) in [(&mut tus, "tus"), (&mut ceiling, "ceiling")] {
             if !server.is_running() {
@@ -368,6 +401,137 @@ impl Bench {
         self.row(&name, mode, a, b, Unit::RequestsPerSecond, Target::RatioAtLeast(HEAD_RATIO));
         let (a, b) = pick(&Heads::cpu_micros_per_request);
         self.row("(c) server CPU", mode, a, b, Unit::CpuMicrosPerRequest, Target::None);
+    }
+
+    /// Scenario (d): two instances sharing a directory and a Redis locker against one
+    /// instance with in-memory locks, alternating which goes first; the run with the most
+    /// uploads/s counts.
+    fn multi_instance(&mut self, mode: Durability) {
+        let (count, size, concurrency) = (self.config.small_count, self.config.small_size, self.config.concurrency);
+        let name =
+            format!("(d) {count} × {} POST+PATCH, {concurrency} workers: 2 × Redis lock / 1 × memory", size_text(size));
+        let started = self.start_multi_instance(mode);
+        let (single, single_redis, pair, dirs) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                eprintln!("   (d) [{mode}]: cannot start the servers: {e}");
+                self.failures += 1;
+                return;
+            }
+        };
+        let setups: [(&str, Vec<&ServerProcess>); 3] =
+            [("1 × memory", vec![&single]), ("2 × redis", pair.iter().collect()), ("1 × redis", vec![&single_redis])];
+        let mut best: [Option<SmallUploads>; 3] = [None, None, None];
+        for run in 0..self.config.runs {
+            let order = if run % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+            for index in order {
+                let (label, servers) = &setups[index];
+                settle(servers[0].dir(), count as u64 * size, &self.pattern);
+                let result = self.runtime.block_on(scenarios::alternating_uploads(
+                    servers,
+                    &self.pattern,
+                    count,
+                    size,
+                    concurrency,
+                ));
+                match result {
+                    Ok(r) => {
+                        eprintln!(
+                            "   {name} [{mode}] {label}: {:.0} uploads/s, p50 {:.2} ms, p99 {:.2} ms",
+                            r.per_second(),
+                            r.percentile(0.5).as_secs_f64() * 1e3,
+                            r.percentile(0.99).as_secs_f64() * 1e3
+                        );
+                        if best[index].as_ref().is_none_or(|b| r.per_second() > b.per_second()) {
+                            best[index] = Some(r);
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("   {name} [{mode}] {label}: FAILED: {e}");
+                        self.failures += 1;
+                    }
+                }
+            }
+        }
+        let one_redis = best[2].as_ref().map(SmallUploads::per_second);
+        let one_memory = best[0].as_ref().map(SmallUploads::per_second);
+        self.row(
+            "(d) 1 instance, Redis lock / memory",
+            mode,
+            one_redis,
+            one_memory,
+            Unit::UploadsPerSecond,
+            Target::None,
+        );
+        let [single_best, pair_best, _] = best;
+        let pick = |f: &dyn Fn(&SmallUploads) -> f64| (pair_best.as_ref().map(f), single_best.as_ref().map(f));
+        let (p, s) = pick(&SmallUploads::per_second);
+        self.row(&name, mode, p, s, Unit::UploadsPerSecond, Target::RatioAtLeast(MULTI_INSTANCE_RATIO));
+        let (p, s) = pick(&|r| r.percentile(0.5).as_secs_f64() * 1e3);
+        self.row("(d) p50 latency", mode, p, s, Unit::Milliseconds, Target::None);
+        let (p, s) = pick(&|r| r.percentile(0.99).as_secs_f64() * 1e3);
+        self.row("(d) p99 latency", mode, p, s, Unit::Milliseconds, Target::None);
+        let (p, s) = pick(&SmallUploads::cpu_millis_per_upload);
+        self.row("(d) server CPU (all instances)", mode, p, s, Unit::CpuMillisPerUpload, Target::None);
+
+        let waits = self.runtime.block_on(async {
+            let mut pair_waits = Vec::new();
+            for server in &pair {
+                pair_waits.push(scenarios::mean_lock_wait_micros(server, &self.pattern).await?);
+            }
+            let single_wait = scenarios::mean_lock_wait_micros(&single, &self.pattern).await?;
+            Ok::<_, Error>((pair_waits, single_wait))
+        });
+        match waits {
+            Ok((pair_waits, single_wait)) => {
+                let known: Vec<f64> = pair_waits.into_iter().flatten().collect();
+                let pair_wait = (!known.is_empty()).then(|| known.iter().sum::<f64>() / known.len() as f64);
+                self.row(
+                    "(d) lock acquisition per PATCH",
+                    mode,
+                    pair_wait,
+                    single_wait,
+                    Unit::Microseconds,
+                    Target::None,
+                );
+                if let (Some(redis), Some(memory)) = (pair_wait, single_wait) {
+                    self.notes.push(format!(
+                        "(d) [{mode}] Redis lock overhead per PATCH: {:.0} µs to acquire ({redis:.0} µs with Redis, \
+                         {memory:.0} µs in memory, means of tus_lock_wait_seconds), plus one more Redis round trip \
+                         to release before the answer.",
+                        redis - memory
+                    ));
+                }
+            }
+            Err(e) => eprintln!("   (d) [{mode}]: cannot read the lock metrics: {e}"),
+        }
+        drop(setups);
+        self.finished.extend([single, single_redis]);
+        self.finished.extend(pair);
+        self.dirs.extend(dirs);
+    }
+
+    /// The servers of scenario (d): one with in-memory locks and one with the Redis locker,
+    /// each on its own directory, and two with the Redis locker sharing a third.
+    fn start_multi_instance(
+        &mut self,
+        mode: Durability,
+    ) -> Result<(ServerProcess, ServerProcess, [ServerProcess; 2], [tempfile::TempDir; 3]), Error> {
+        if self.redis.is_none() {
+            eprintln!("   (d): starting Redis (scripts/redis.sh)");
+            self.redis = Some(redis::Redis::start()?);
+        }
+        let url = self.redis.as_ref().map(redis::Redis::url).unwrap_or_default();
+        let scratch = &self.config.scratch;
+        let single_dir = tempfile::Builder::new().prefix("tus-bench-single-").tempdir_in(scratch)?;
+        let shared_dir = tempfile::Builder::new().prefix("tus-bench-pair-").tempdir_in(scratch)?;
+        let single_redis_dir = tempfile::Builder::new().prefix("tus-bench-single-redis-").tempdir_in(scratch)?;
+        let single = ServerProcess::start_tus_in(mode, single_dir.path(), &["--metrics"])?;
+        let flags = ["--metrics", "--lock", "redis", "--redis-url", url.as_str()];
+        let single_redis = ServerProcess::start_tus_in(mode, single_redis_dir.path(), &flags)?;
+        let first = ServerProcess::start_tus_in(mode, shared_dir.path(), &flags)?;
+        let second = ServerProcess::start_tus_in(mode, shared_dir.path(), &flags)?;
+        Ok((single, single_redis, [first, second], [single_dir, shared_dir, single_redis_dir]))
     }
 
     fn row(

@@ -4,7 +4,7 @@ use crate::roles::{ROLE_VAR, Role};
 use crate::{Durability, Error};
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -17,7 +17,10 @@ pub struct ServerProcess {
     stdin: Option<ChildStdin>,
     addr: SocketAddr,
     path: String,
-    dir: TempDir,
+    dir: PathBuf,
+    /// The scratch directory this server owns (removed when dropped); `None` when it shares
+    /// one owned by the caller.
+    _owned: Option<TempDir>,
 }
 
 impl ServerProcess {
@@ -25,13 +28,25 @@ impl ServerProcess {
     /// for it to announce its URL.
     pub fn start(role: Role, durability: Durability, parent: &Path) -> Result<Self, Error> {
         let dir = tempfile::Builder::new().prefix(&format!("tus-bench-{}-", role.as_str())).tempdir_in(parent)?;
+        let mut server = Self::spawn(role, durability, dir.path(), &[])?;
+        server._owned = Some(dir);
+        Ok(server)
+    }
+
+    /// Starts a tus server on `dir` (which the caller owns and may share between servers)
+    /// with extra `tus serve` flags.
+    pub fn start_tus_in(durability: Durability, dir: &Path, extra: &[&str]) -> Result<Self, Error> {
+        Self::spawn(Role::Tus, durability, dir, extra)
+    }
+
+    fn spawn(role: Role, durability: Durability, dir: &Path, extra: &[&str]) -> Result<Self, Error> {
         let exe = std::env::current_exe()?;
         let mut command = Command::new(exe);
-        command.env(ROLE_VAR, role.as_str()).arg("--dir").arg(dir.path());
+        command.env(ROLE_VAR, role.as_str()).arg("--dir").arg(dir);
         if role == Role::Tus {
             command.args(["--port", "0"]);
         }
-        command.args(["--durability", durability.as_str()]);
+        command.args(["--durability", durability.as_str()]).args(extra);
         let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().ok_or("no stdout")?;
@@ -61,7 +76,7 @@ impl ServerProcess {
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let addr = authority.parse().map_err(|e| format!("bad server URL {url:?}: {e}"))?;
         let path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
-        Ok(Self { child, stdin, addr, path, dir })
+        Ok(Self { child, stdin, addr, path, dir: dir.to_owned(), _owned: None })
     }
 
     /// The process ID, for [`crate::procfs`].
@@ -81,7 +96,7 @@ impl ServerProcess {
 
     /// Its scratch directory.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// Whether it is still running.

@@ -22,6 +22,8 @@ pub enum Unit {
     RequestsPerSecond,
     /// Milliseconds (latency).
     Milliseconds,
+    /// Microseconds (lock waits).
+    Microseconds,
 }
 
 impl Unit {
@@ -35,6 +37,7 @@ impl Unit {
             Self::UploadsPerSecond => format!("{value:.0} uploads/s"),
             Self::RequestsPerSecond => format!("{value:.0} req/s"),
             Self::Milliseconds => format!("{value:.2} ms"),
+            Self::Microseconds => format!("{value:.0} µs"),
         }
     }
 }

@@ -314,6 +314,88 @@ pub async fn small_uploads(
     Ok(SmallUploads { count: latencies.len(), measured: Measured { elapsed, usage }, latencies })
 }
 
+/// Scenario (d): `count` uploads of `size` bytes over `concurrency` workers, each upload a
+/// creation POST then one PATCH, the two sent to different servers of `servers` when there
+/// are several (upload `k` is created on server `k % n` and written through the next one),
+/// as a client behind a load balancer would. Each worker keeps one connection per server.
+/// The figures are the servers' combined CPU time and highest peak RSS.
+pub async fn alternating_uploads(
+    servers: &[&ServerProcess],
+    pattern: &Pattern,
+    count: usize,
+    size: u64,
+    concurrency: usize,
+) -> Result<SmallUploads, Error> {
+    let n = servers.len();
+    let mut workers_connections = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let mut connections = Vec::with_capacity(n);
+        for server in servers {
+            connections.push(Connection::open(server.addr()).await?);
+        }
+        workers_connections.push(connections);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let samplers = servers.iter().map(|s| Sampler::start(s.pid())).collect::<Result<Vec<_>, _>>()?;
+    let start = Instant::now();
+    let base = servers[0].path().to_owned();
+    let workers: Vec<_> = workers_connections
+        .into_iter()
+        .map(|mut connections| {
+            let (next, pattern, base) = (next.clone(), pattern.clone(), base.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= count {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let creator = &mut connections[k % n];
+                    let answer = creator.send(creation_request(creator, &base, &pattern, size, 0)?).await?;
+                    expect_status(&answer, StatusCode::CREATED, "creation POST")?;
+                    let upload = location_path(&answer)?;
+                    let writer = &mut connections[(k + 1) % n];
+                    let answer = writer.send(body_request(writer, Method::PATCH, &upload, &pattern, 0, size)?).await?;
+                    expect_status(&answer, StatusCode::NO_CONTENT, "PATCH")?;
+                    expect_offset(&answer, size, "PATCH")?;
+                    latencies.push(sent.elapsed());
+                }
+                Ok::<_, Error>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(count);
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    let elapsed = start.elapsed();
+    let mut usage = Usage { cpu_seconds: 0.0, peak_rss: 0 };
+    for sampler in samplers {
+        let one = sampler.finish()?;
+        usage.cpu_seconds += one.cpu_seconds;
+        usage.peak_rss = usage.peak_rss.max(one.peak_rss);
+    }
+    latencies.sort_unstable();
+    Ok(SmallUploads { count: latencies.len(), measured: Measured { elapsed, usage }, latencies })
+}
+
+/// The mean time a server took to acquire upload locks, in microseconds, from its
+/// `/metrics` (`tus_lock_wait_seconds` sum over count); `None` without lock waits.
+pub async fn mean_lock_wait_micros(server: &ServerProcess, pattern: &Pattern) -> Result<Option<f64>, Error> {
+    let mut conn = Connection::open(server.addr()).await?;
+    let answer = conn.send(conn.request(Method::GET, "/metrics").body(pattern.empty())?).await?;
+    expect_status(&answer, StatusCode::OK, "GET /metrics")?;
+    let text = String::from_utf8_lossy(&answer.body);
+    let sample = |name: &str| {
+        text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+    };
+    Ok(match (sample("tus_lock_wait_seconds_sum"), sample("tus_lock_wait_seconds_count")) {
+        (Some(sum), Some(count)) if count > 0.0 => Some(sum / count * 1e6),
+        _ => None,
+    })
+}
+
 /// Scenario (c): HEAD requests for `duration` over `concurrency` connections, on one
 /// existing upload of `size` bytes (tus) or on the ceiling's static answer.
 pub async fn heads(

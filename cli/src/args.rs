@@ -15,6 +15,8 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Serve tus uploads over HTTP/1.1 and h2c, stored in SQLite and plain files.
     Serve(ServeArgs),
@@ -135,6 +137,24 @@ pub struct ServeArgs {
     #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub body_idle_timeout: Duration,
 
+    /// On SIGINT/SIGTERM, how long to keep serving while /readyz already answers 503, so
+    /// load balancers stop sending new requests before the server stops taking them.
+    #[arg(long, value_parser = parse_duration, default_value = "0s", value_name = "DURATION")]
+    pub shutdown_delay: Duration,
+
+    /// Serve Prometheus metrics at GET /metrics on the same listener.
+    #[arg(long)]
+    pub metrics: bool,
+
+    /// Serve /metrics (and /healthz, /readyz) on this separate address instead, e.g.
+    /// 127.0.0.1:9090 (implies --metrics).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// With --expiration: how often the janitor removes expired uploads.
+    #[arg(long, value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub janitor_interval: Duration,
+
     /// On SIGINT/SIGTERM, how long to wait for open connections before exiting.
     #[arg(long, value_parser = parse_duration, default_value = "10s", value_name = "DURATION")]
     pub shutdown_timeout: Duration,
@@ -166,6 +186,16 @@ pub struct CleanupArgs {
     /// Only list what would be removed.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Where the servers using --dir keep their upload locks: with `redis`, uploads that a
+    /// server is writing right now are left alone. With `memory`, run it only while no
+    /// server uses the directory.
+    #[arg(long, value_enum, default_value_t)]
+    pub lock: LockArg,
+
+    /// The Redis of `--lock redis`.
+    #[arg(long, value_name = "URL", env = "TUS_REDIS_URL", required_if_eq("lock", "redis"))]
+    pub redis_url: Option<String>,
 }
 
 /// The flags every client command takes.

@@ -21,6 +21,7 @@
 mod args;
 mod cleanup;
 mod hooks;
+mod ops;
 mod server;
 mod transfer;
 
@@ -31,6 +32,7 @@ pub use args::{
 };
 pub use cleanup::cleanup;
 pub use hooks::HookArgs;
+pub use ops::{HEALTHZ, METRICS, READYZ};
 pub use server::Server;
 pub use transfer::{CACHE_DIR_ENV, delete, human_bytes, info, progress_line, upload, url_storage_path};
 

@@ -2,6 +2,7 @@
 
 use crate::args::{ExpirationMode, LockArg, ServeArgs};
 use crate::hooks::ServerHooks;
+use crate::ops::{Ops, Router};
 use crate::{CliError, open_storage, server_url};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -12,7 +13,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-use tus_core::{Cors, Expiration, NotFound, ShutdownHandle, TusLayer, TusService};
+use tokio_util::sync::CancellationToken;
+use tus_core::metrics::TusMetrics;
+use tus_core::{Cors, Expiration, ShutdownHandle, TusLayer};
 
 /// How long the accept loop pauses after an accept error (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -21,10 +24,14 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
+    /// The `--metrics-listen` listener.
+    ops_listener: Option<TcpListener>,
     layer: TusLayer,
     args: ServeArgs,
     local_addr: SocketAddr,
     hooks: ServerHooks,
+    metrics: Option<TusMetrics>,
+    draining: CancellationToken,
 }
 
 impl Server {
@@ -37,6 +44,11 @@ impl Server {
             LockArg::Memory => layer,
             LockArg::Redis => layer.locker(redis_locker(&args).await?),
         };
+        let metrics = (args.metrics || args.metrics_listen.is_some()).then(TusMetrics::new);
+        let layer = match &metrics {
+            Some(metrics) => layer.metrics(metrics.clone()),
+            None => layer,
+        };
         let address = if args.host.contains(':') && !args.host.starts_with('[') {
             format!("[{}]:{}", args.host, args.port)
         } else {
@@ -45,7 +57,21 @@ impl Server {
         let bind_error = |source| CliError::Bind { address: address.clone(), source };
         let listener = TcpListener::bind(address.as_str()).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
-        Ok(Self { listener, layer, args, local_addr, hooks })
+        let ops_listener = match args.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|source| CliError::Bind { address: address.to_string(), source })?,
+            ),
+            None => None,
+        };
+        let draining = CancellationToken::new();
+        Ok(Self { listener, ops_listener, layer, args, local_addr, hooks, metrics, draining })
+    }
+
+    /// The address of the `--metrics-listen` listener, if any (with the chosen port when 0).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.ops_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The address actually bound (with the chosen port when `--port 0`).
@@ -67,8 +93,14 @@ impl Server {
     /// makes in-flight PATCHes persist what they received and answer 503, and waits up to
     /// `--shutdown-timeout` for open connections to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), CliError> {
-        let Self { listener, layer, args, local_addr, hooks } = self;
-        let service = TowerToHyperService::new(layer.standalone());
+        let Self { listener, ops_listener, layer, args, local_addr, hooks, metrics, draining } = self;
+        let ops = Ops { readiness: layer.readiness(), draining: draining.clone(), metrics };
+        // /metrics lives on the separate listener when there is one.
+        let main_ops = if ops_listener.is_some() { Ops { metrics: None, ..ops.clone() } } else { ops.clone() };
+        let tus = layer.standalone();
+        // Expired uploads left by an earlier run go without waiting for the first request.
+        tus.start_janitor();
+        let service = TowerToHyperService::new(Router { ops: main_ops, tus: Some(tus) });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // The timer enables hyper's header read timeout (30 s) against slow-header clients.
         builder.http1().timer(TokioTimer::new());
@@ -86,10 +118,33 @@ impl Server {
         );
 
         let mut connections = JoinSet::new();
+        // Stops the --metrics-listen loop once the main loop is done.
+        let ops_stop = CancellationToken::new();
+        let _stop_ops = ops_stop.clone().drop_guard();
+        if let Some(ops_listener) = ops_listener {
+            let ops_service = TowerToHyperService::new(Router { ops, tus: None });
+            tokio::spawn(serve_ops(ops_listener, builder.clone(), ops_service, ops_stop.clone()));
+        }
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut drain_until = None;
         loop {
+            let drain_over = async {
+                match drain_until {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let (stream, peer) = tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut shutdown, if drain_until.is_none() => {
+                    draining.cancel();
+                    if args.shutdown_delay.is_zero() {
+                        break;
+                    }
+                    tracing::info!(delay = ?args.shutdown_delay, "not ready any more; still serving during the shutdown delay");
+                    drain_until = Some(tokio::time::Instant::now() + args.shutdown_delay);
+                    continue;
+                }
+                () = drain_over => break,
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
@@ -134,7 +189,7 @@ fn serve_connection(
     connections: &mut JoinSet<()>,
     builder: &auto::Builder<TokioExecutor>,
     graceful: &GracefulShutdown,
-    service: &TowerToHyperService<TusService<NotFound>>,
+    service: &TowerToHyperService<Router>,
     stream: TcpStream,
     peer: SocketAddr,
 ) {
@@ -151,12 +206,44 @@ fn serve_connection(
     });
 }
 
+/// The `--metrics-listen` accept loop: operations endpoints only, until shutdown.
+async fn serve_ops(
+    listener: TcpListener,
+    builder: auto::Builder<TokioExecutor>,
+    service: TowerToHyperService<Router>,
+    stop: CancellationToken,
+) {
+    loop {
+        let (stream, _peer) = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot accept a metrics connection");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        // Short scrapes and probes: not part of the graceful drain; the process exit ends them.
+        let connection = builder.serve_connection(TokioIo::new(stream), service.clone()).into_owned();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+}
+
 /// The Redis locker of `--lock redis`: fails when Redis does not answer.
 async fn redis_locker(args: &ServeArgs) -> Result<tus_redis::RedisLocker, CliError> {
-    let Some(url) = &args.redis_url else {
+    connect_redis(args.redis_url.as_deref(), args.redis_lease_ttl).await
+}
+
+/// Connects the Redis locker at `url` (a `--redis-url`).
+pub(crate) async fn connect_redis(url: Option<&str>, lease_ttl: Duration) -> Result<tus_redis::RedisLocker, CliError> {
+    let Some(url) = url else {
         return Err(CliError::Redis(tus_redis::ConnectError::InvalidUrl("--redis-url is missing".into())));
     };
-    let locker = tus_redis::RedisLocker::builder(url.as_str()).lease_ttl(args.redis_lease_ttl).connect().await;
+    let locker = tus_redis::RedisLocker::builder(url).lease_ttl(lease_ttl).connect().await;
     locker.map_err(CliError::Redis)
 }
 
@@ -167,6 +254,7 @@ fn build_layer(mut layer: TusLayer, args: &ServeArgs) -> TusLayer {
         .download(!args.no_download)
         .trust_proxy_headers(args.behind_proxy)
         .lock_timeout(args.lock_timeout)
+        .janitor_interval(args.janitor_interval)
         .body_idle_timeout(args.body_idle_timeout);
     if let Some(max) = args.max_size {
         layer = layer.max_size(max);

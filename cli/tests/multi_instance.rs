@@ -5,115 +5,18 @@
 mod common;
 
 use bytes::Bytes;
+use common::redis::{RedisServer, free_port};
 use common::{MIB, Response, StreamingPatch, TusServer, patch_headers, request, sha256, test_data};
 use http::Method;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Barrier;
 
 /// The lease TTL the instances run with: how long a dead instance's lock stays taken.
 const LEASE_TTL: Duration = Duration::from_secs(3);
-
-/// A throwaway redis-server (`scripts/redis.sh start PORT`, which installs it if needed) on
-/// a free loopback port, with no persistence; killed when dropped.
-struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        for _ in 0..5 {
-            let port = free_port();
-            if let Some(child) = spawn_redis(port) {
-                return Self { child: Some(child), port };
-            }
-        }
-        panic!("cannot start redis-server (see scripts/redis.sh)");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL: Redis vanishes at once, with everything it held.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Starts it again on the same port (empty).
-    fn restart(&mut self) {
-        self.kill();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(child) = spawn_redis(self.port) {
-                self.child = Some(child);
-                return;
-            }
-            assert!(Instant::now() < deadline, "cannot restart redis-server on port {}", self.port);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn redis_script() -> PathBuf {
-    common::repo_root().join("scripts/redis.sh")
-}
-
-/// Starts redis-server on `port` and waits for its PING; None if it exits first.
-fn spawn_redis(port: u16) -> Option<Child> {
-    let mut child = Command::new("bash")
-        .arg(redis_script())
-        .args(["start", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("bash runs scripts/redis.sh");
-    // An install may come first.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if redis_answers(port) {
-            return Some(child);
-        }
-        if child.try_wait().ok().flatten().is_some() || Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn redis_answers(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut reply = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// `tus serve --lock redis` on `dir`.
 fn start_instance(dir: &Path, redis: &RedisServer) -> TusServer {
@@ -342,7 +245,7 @@ async fn the_other_instance_takes_over_after_kill_9_mid_patch() {
 }
 
 /// Redis stops during an upload: the PATCH in flight is told to stop before its lease
-/// could expire and keeps what it received (423); new PATCHes get a clear 503
+/// could expire and keeps what it received (503 ERR_LOCK_LOST); new PATCHes get a clear 503
 /// (ERR_UNAVAILABLE) on both instances; HEAD still works and nothing is lost. When Redis is
 /// back on the same port, the upload resumes and completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,7 +274,9 @@ async fn redis_outage_answers_503_and_the_upload_resumes_after() {
         .expect("an answer");
     let after = killed.elapsed();
     eprintln!("the PATCH in flight was stopped {after:?} after Redis died: {}", stopped.text().trim_end());
-    assert_eq!(stopped.status, 423, "{stopped:?}: {}", stopped.text());
+    assert_eq!(stopped.status, 503, "{stopped:?}: {}", stopped.text());
+    assert!(stopped.text().starts_with("ERR_LOCK_LOST: "), "{}", stopped.text());
+    assert!(stopped.header("retry-after").is_some(), "{stopped:?}");
     assert!(after < LEASE_TTL, "stopped {after:?} after Redis died: later than the lease could expire");
     assert_eq!(stopped.header("upload-offset"), None);
 
@@ -442,4 +347,42 @@ async fn an_unreachable_redis_at_startup_fails_with_one_line() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(2));
+}
+
+/// The lease of a PATCH in flight disappears from Redis (as after a failover that lost it):
+/// at its next renewal the holder stops, stores what it received and answers 503
+/// ERR_LOCK_LOST with Retry-After; the client resumes from HEAD and the bytes are exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_stops_the_patch_with_503_and_keeps_its_bytes() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_instance(dir.path(), &redis);
+    let total = 2 * MIB;
+    let data = test_data(total, 11);
+    let path = server.create(total as u64).await;
+    let id = path.rsplit('/').next().unwrap().to_owned();
+
+    let patch = StreamingPatch::start(server.addr, &path, 0, total as u64).await;
+    patch.send(&data[..MIB / 2], 64 * 1024).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(redis.command(&["EXISTS", &format!("tus:lock:{id}")]).starts_with(":1"), "the lease is held");
+    assert!(redis.command(&["DEL", &format!("tus:lock:{id}")]).starts_with(":1"));
+    let deleted = Instant::now();
+
+    let response = tokio::time::timeout(LEASE_TTL, patch.response)
+        .await
+        .expect("the holder notices at its next renewal (every third of the TTL)")
+        .unwrap()
+        .expect("an answer");
+    eprintln!("lease loss answered {:?} after the DEL: {}", deleted.elapsed(), response.text().trim_end());
+    assert_eq!(response.status, 503, "{response:?}: {}", response.text());
+    assert!(response.text().starts_with("ERR_LOCK_LOST: "), "{}", response.text());
+    assert_eq!(response.header("retry-after"), Some("1"));
+
+    // What arrived before the loss was stored; the client resumes from there.
+    let offset = server.offset(&path).await as usize;
+    assert_eq!(offset, MIB / 2, "every byte sent before the loss was kept, none invented");
+    let rest = server.patch(&path, offset as u64, data[offset..].to_vec()).await;
+    assert_eq!(rest.status, 204, "{rest:?}: {}", rest.text());
+    assert_eq!(sha256(&server.download(&path).await), sha256(&data));
 }

@@ -61,6 +61,9 @@ pub enum TusError {
     /// A newer request on the same upload asked this one to stop; the data it
     /// received so far was stored (423, so that clients retry with HEAD).
     Interrupted,
+    /// The lock backend lost this request's lease (it could not be renewed in time, or
+    /// another holder took it over); the data received so far was stored (503).
+    LockLost,
     /// No body byte arrived within the idle timeout (408).
     BodyTimeout,
     /// The request body broke off or was malformed, e.g. a missing announced trailer (400).
@@ -130,7 +133,7 @@ impl TusError {
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Disabled(_) | Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Rejected { status, .. } => *status,
-            Self::ShuttingDown | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ShuttingDown | Self::Unavailable(_) | Self::LockLost => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -158,6 +161,7 @@ impl TusError {
             Self::UnsupportedChecksumAlgorithm(_) => "ERR_UNSUPPORTED_CHECKSUM_ALGORITHM",
             Self::Locked => "ERR_UPLOAD_LOCKED",
             Self::Interrupted => "ERR_UPLOAD_INTERRUPTED",
+            Self::LockLost => "ERR_LOCK_LOST",
             Self::BodyTimeout => "ERR_READ_TIMEOUT",
             Self::BrokenBody(_) => "ERR_BROKEN_BODY",
             Self::NotFound => "ERR_UPLOAD_NOT_FOUND",
@@ -180,7 +184,7 @@ impl TusError {
     /// Seconds a client should wait before retrying, for `Retry-After`.
     pub fn retry_after(&self) -> Option<u32> {
         match self {
-            Self::Locked | Self::Interrupted => Some(1),
+            Self::Locked | Self::Interrupted | Self::LockLost => Some(1),
             Self::ShuttingDown | Self::Unavailable(_) => Some(5),
             _ => None,
         }
@@ -211,6 +215,9 @@ impl fmt::Display for TusError {
             Self::Locked => f.write_str("the upload is busy with another request; retry shortly"),
             Self::Interrupted => {
                 f.write_str("a newer request on this upload stopped this one; the data received was kept")
+            }
+            Self::LockLost => {
+                f.write_str("the upload's lock was lost mid-request; the data received was kept, resume with HEAD")
             }
             Self::BodyTimeout => f.write_str("no data arrived within the idle timeout; the data received was kept"),
             Self::BrokenBody(why) => write!(f, "the request body broke off: {why}"),

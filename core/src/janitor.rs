@@ -2,6 +2,7 @@
 
 use crate::error::StorageError;
 use crate::id::UploadId;
+use crate::lock::LockError;
 use crate::service::Shared;
 use crate::storage::Removal;
 use std::sync::Arc;
@@ -41,16 +42,30 @@ pub(crate) fn ensure_started(shared: &Arc<Shared>) {
 }
 
 /// One pass: removes (or with `dry_run`, lists) every expired unfinished upload that no
-/// request holds. Uploads being written are skipped and looked at again next time.
+/// request holds. Uploads being written are skipped and looked at again next time. When the
+/// storage or the lock backend fails, the pass stops there (what it removed stays removed,
+/// and is logged) and the error is returned; the next pass starts over.
 pub(crate) async fn sweep(shared: &Shared, dry_run: bool) -> Result<Vec<UploadId>, StorageError> {
     let mut removed = Vec::new();
+    match sweep_into(shared, dry_run, &mut removed).await {
+        Ok(()) => Ok(removed),
+        Err(e) => {
+            if !removed.is_empty() {
+                tracing::info!(count = removed.len(), "removed expired uploads before the pass stopped");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn sweep_into(shared: &Shared, dry_run: bool, removed: &mut Vec<UploadId>) -> Result<(), StorageError> {
     let mut skipped = std::collections::HashSet::new();
     loop {
         let now = SystemTime::now();
         let batch = shared.storage.expired(now, BATCH + skipped.len()).await?;
         let candidates: Vec<_> = batch.into_iter().filter(|u| !skipped.contains(&u.id)).collect();
         if candidates.is_empty() {
-            return Ok(removed);
+            return Ok(());
         }
         for upload in candidates {
             skipped.insert(upload.id.clone());
@@ -58,20 +73,32 @@ pub(crate) async fn sweep(shared: &Shared, dry_run: bool) -> Result<Vec<UploadId
                 removed.push(upload.id);
                 continue;
             }
+            // Only a free lock is taken: an upload with a PATCH in flight is never cut off.
             let lock = match shared.locker.try_lock(&upload.id).await {
                 Ok(Some(lock)) => lock,
                 Ok(None) => continue,
+                Err(LockError::Timeout) => continue,
                 Err(e) => {
-                    tracing::warn!(id = %upload.id, error = %e, "janitor cannot lock an expired upload");
-                    continue;
+                    tracing::warn!(error = %e, "janitor pass stopped: the lock backend is unavailable");
+                    return Err(StorageError::Unavailable(Box::new(e)));
                 }
             };
             // Re-check under the lock: a PATCH may have completed it or moved its expiry.
-            let still_expired = matches!(shared.storage.info(&upload.id).await, Ok(info) if info.is_expired(now));
+            let still_expired = match shared.storage.info(&upload.id).await {
+                Ok(info) => info.is_expired(now),
+                Err(StorageError::NotFound | StorageError::Gone) => false,
+                Err(e) => {
+                    lock.release().await;
+                    return Err(e);
+                }
+            };
             let result = if still_expired { shared.storage.remove(&upload.id, Removal::Expired).await } else { Ok(()) };
             lock.release().await;
             match result {
-                Ok(()) if still_expired => removed.push(upload.id),
+                Ok(()) if still_expired => {
+                    tracing::debug!(id = %upload.id, "removed an expired upload");
+                    removed.push(upload.id);
+                }
                 Ok(()) => {}
                 Err(StorageError::NotFound | StorageError::Gone) => {}
                 Err(e) => return Err(e),

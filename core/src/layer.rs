@@ -2,6 +2,7 @@
 
 use crate::checksum::ChecksumAlgorithm;
 use crate::config::{Config, Cors, Expiration, Extension, MethodOverride, normalize_base_path};
+use crate::health::Readiness;
 use crate::hooks::{Hooks, NoHooks};
 use crate::id::IdGenerator;
 use crate::lock::{Locker, MemoryLocker};
@@ -36,6 +37,8 @@ pub struct TusLayer {
     pub(crate) locker: Arc<dyn Locker>,
     pub(crate) hooks: Arc<dyn Hooks>,
     pub(crate) runtime: Arc<Runtime>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<crate::metrics::TusMetrics>,
 }
 
 impl std::fmt::Debug for TusLayer {
@@ -59,6 +62,8 @@ impl TusLayer {
             locker: Arc::new(MemoryLocker::new()),
             hooks: Arc::new(NoHooks),
             runtime: Arc::new(Runtime::default()),
+            #[cfg(feature = "metrics")]
+            metrics: None,
         }
     }
 
@@ -171,6 +176,22 @@ impl TusLayer {
     pub fn hooks(mut self, hooks: impl Hooks) -> Self {
         self.hooks = Arc::new(hooks);
         self
+    }
+
+    /// Records Prometheus metrics in `metrics` (feature `metrics`): requests, bytes, uploads,
+    /// lock waits, storage latencies and hook calls. The storage, locker and hooks are
+    /// wrapped when the services are made, so the order of the builder calls does not matter.
+    /// See [`crate::metrics`] for the list.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, metrics: crate::metrics::TusMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// A readiness check over this layer's storage and locker that fails as soon as the
+    /// graceful shutdown starts; for `/readyz`-style endpoints.
+    pub fn readiness(&self) -> Readiness {
+        Readiness::new(self.storage.clone(), self.locker.clone(), self.runtime.shutdown.clone())
     }
 
     /// A handle that starts a graceful shutdown: new tus requests get 503, and bodies

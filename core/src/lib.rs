@@ -46,6 +46,7 @@ mod error;
 mod future;
 mod handlers;
 pub mod headers;
+mod health;
 mod hooks;
 mod id;
 mod incoming;
@@ -53,6 +54,9 @@ mod janitor;
 mod layer;
 mod lock;
 mod metadata;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod recorder;
 mod service;
 pub mod storage;
 
@@ -61,6 +65,7 @@ pub use checksum::{ChecksumAlgorithm, Hasher, InvalidChecksum, UnknownAlgorithm,
 pub use config::{AllowedOrigins, Cors, Expiration, Extension, MethodOverride};
 pub use error::{BoxError, CHECKSUM_MISMATCH, StorageError, TusError};
 pub use future::ResponseFuture;
+pub use health::{NotReady, Readiness};
 pub use hooks::{CreatePlan, HookRejection, Hooks, Intent, NoHooks};
 pub use id::{IdGenerator, InvalidUploadId, RandomIds, UploadId};
 pub use layer::{ShutdownHandle, TusLayer};

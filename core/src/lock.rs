@@ -49,6 +49,12 @@ pub trait Locker: Send + Sync + 'static {
     /// Takes the lock on `id` only if nobody holds it, without disturbing a holder
     /// (the janitor uses this, so it never cuts an upload off mid-PATCH).
     async fn try_lock(&self, id: &UploadId) -> Result<Option<UploadLock>, LockError>;
+
+    /// Whether the backend can hand out locks right now, for readiness probes: a cheap
+    /// round trip (e.g. a PING). The default says yes.
+    async fn health(&self) -> Result<(), LockError> {
+        Ok(())
+    }
 }
 
 /// What a backend does when an [`UploadLock`] is released.
@@ -65,12 +71,16 @@ pub trait LockRelease: Send + Sync + 'static {
 /// A held lock. Release it with [`UploadLock::release`]; dropping it releases it too.
 pub struct UploadLock {
     stop: CancellationToken,
+    lost: Option<CancellationToken>,
     release: Option<Box<dyn LockRelease>>,
 }
 
 impl fmt::Debug for UploadLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UploadLock").field("stop_requested", &self.stop.is_cancelled()).finish()
+        f.debug_struct("UploadLock")
+            .field("stop_requested", &self.stop.is_cancelled())
+            .field("lease_lost", &self.lease_lost())
+            .finish()
     }
 }
 
@@ -78,7 +88,20 @@ impl UploadLock {
     /// A lock whose holder is asked to stop through `stop` (cancelled when another request
     /// wants the lock, or when the backend lost the lease) and that runs `release` when let go.
     pub fn new(stop: CancellationToken, release: Box<dyn LockRelease>) -> Self {
-        Self { stop, release: Some(release) }
+        Self { stop, lost: None, release: Some(release) }
+    }
+
+    /// Marks this lock as backed by a lease that can be lost: the backend cancels `lost`
+    /// (before the stop signal) when the lease expired or was taken over, so the holder
+    /// can tell "lease lost" (answered 503) from "another request asked" (answered 423).
+    pub fn with_lease_loss(mut self, lost: CancellationToken) -> Self {
+        self.lost = Some(lost);
+        self
+    }
+
+    /// Whether the backend lost the lease behind this lock (see [`UploadLock::with_lease_loss`]).
+    pub fn lease_lost(&self) -> bool {
+        self.lost.as_ref().is_some_and(CancellationToken::is_cancelled)
     }
 
     /// Cancelled when the holder should stop, persist and release.

@@ -7,6 +7,7 @@ use crate::handlers;
 use crate::hooks::Hooks;
 use crate::layer::TusLayer;
 use crate::lock::Locker;
+use crate::recorder::Recorder;
 use crate::storage::{Storage, StorageFeatures};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     /// The extensions both enabled and supported, i.e. the ones advertised.
     pub(crate) extensions: ExtensionSet,
     pub(crate) features: StorageFeatures,
+    /// Where the handlers record metrics (a no-op without them).
+    pub(crate) metrics: Recorder,
 }
 
 impl Shared {
@@ -59,14 +62,32 @@ impl Shared {
                 && features.concatenation_unfinished
                 && extensions.contains(Extension::ConcatenationUnfinished),
         );
+        let (storage, locker, hooks) = (layer.storage.clone(), layer.locker.clone(), layer.hooks.clone());
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &layer.metrics {
+            use crate::metrics::{InstrumentedHooks, InstrumentedLocker, InstrumentedStorage};
+            let recorder = metrics.recorder();
+            let instruments = metrics.instruments();
+            return Self {
+                config,
+                storage: InstrumentedStorage::wrap(storage, instruments.clone()),
+                locker: InstrumentedLocker::wrap(locker, instruments.clone()),
+                hooks: InstrumentedHooks::wrap(hooks, instruments),
+                runtime: layer.runtime.clone(),
+                extensions,
+                features,
+                metrics: recorder,
+            };
+        }
         Self {
             config,
-            storage: layer.storage.clone(),
-            locker: layer.locker.clone(),
-            hooks: layer.hooks.clone(),
+            storage,
+            locker,
+            hooks,
             runtime: layer.runtime.clone(),
             extensions,
             features,
+            metrics: Recorder::default(),
         }
     }
 
@@ -100,6 +121,14 @@ impl<S> std::fmt::Debug for TusService<S> {
 impl<S> TusService<S> {
     pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
         Self { inner, shared }
+    }
+
+    /// Starts the background expiration janitor now rather than at the first tus request
+    /// (a no-op without [`TusLayer::expiration`](crate::TusLayer::expiration), outside a tokio
+    /// runtime, or when it runs already). It stops when every service of the layer is dropped
+    /// or the shutdown starts.
+    pub fn start_janitor(&self) {
+        crate::janitor::ensure_started(&self.shared);
     }
 
     /// Whether `path` is handled by tus rather than the inner service.

@@ -280,4 +280,10 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Up to `limit` unfinished uploads whose expiry time is at or before `now`.
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError>;
+
+    /// Whether the backend can serve requests right now, for readiness probes: a cheap
+    /// round trip (a trivial query, a PING). The default says yes.
+    async fn health(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
 pub mod interop;
+pub mod redis;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request};

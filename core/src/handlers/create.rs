@@ -107,9 +107,9 @@ where
     match concat {
         Some(ConcatRequest::Final(partials)) if partials.iter().all(UploadInfo::is_complete) => {
             info = shared.storage.concatenate(&id, &partials).await?;
-            shared.hooks.post_finish(&info).await;
+            super::finished(shared, &info).await;
         }
-        _ if info.is_complete() && !info.is_partial() => shared.hooks.post_finish(&info).await,
+        _ if info.is_complete() && !info.is_partial() => super::finished(shared, &info).await,
         _ => {}
     }
 
@@ -236,7 +236,7 @@ pub(super) async fn assemble_final(shared: &Arc<Shared>, final_id: &UploadId) ->
     .await;
     lock.release().await;
     if let Some(info) = result? {
-        shared.hooks.post_finish(&info).await;
+        super::finished(shared, &info).await;
     }
     Ok(())
 }

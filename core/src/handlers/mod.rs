@@ -56,6 +56,7 @@ where
         Ok(response) => response,
         Err(err) => error_response(&err, method == Method::HEAD),
     };
+    shared.metrics.request(&method, response.status());
     let headers = response.headers_mut();
     headers.insert(TUS_RESUMABLE, HeaderValue::from_static(TUS_VERSION));
     if method == Method::HEAD {
@@ -201,6 +202,12 @@ pub(crate) fn error_response(err: &TusError, head: bool) -> Response<ResponseBod
         headers.insert(header::CONTENT_RANGE, v);
     }
     response
+}
+
+/// An upload just became complete: count it and fire `post_finish`.
+pub(crate) async fn finished(shared: &Shared, info: &UploadInfo) {
+    shared.metrics.upload_finished();
+    shared.hooks.post_finish(info).await;
 }
 
 pub(crate) fn rejected(rejection: HookRejection) -> TusError {

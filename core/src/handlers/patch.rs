@@ -190,6 +190,7 @@ where
         }
     };
     if after.offset > before {
+        shared.metrics.bytes_received(after.offset - before);
         shared.hooks.post_receive(&after).await;
     }
     if after.is_complete() && !was_complete {
@@ -200,6 +201,12 @@ where
         Some(BodyError::ChecksumMismatch) => Err(TusError::ChecksumMismatch),
         Some(BodyError::TooLarge { .. }) => Err(too_large),
         Some(BodyError::Timeout) => Err(TusError::BodyTimeout),
+        // The backend lost the lease (not a newer request asking): say so with a 503.
+        Some(BodyError::Interrupted) if lock.lease_lost() => {
+            tracing::warn!(id = %after.id, offset = after.offset, "lock lease lost mid-PATCH; kept what arrived");
+            shared.metrics.lock_lost();
+            Err(TusError::LockLost)
+        }
         Some(BodyError::Interrupted) => Err(TusError::Interrupted),
         Some(BodyError::ShuttingDown) => Err(TusError::ShuttingDown),
         Some(BodyError::Broken(why)) => Err(TusError::BrokenBody(why)),
@@ -210,7 +217,7 @@ where
 /// unfinished finals that were waiting for it.
 pub(super) async fn completed(shared: &Arc<Shared>, info: &UploadInfo) {
     if !info.is_partial() {
-        shared.hooks.post_finish(info).await;
+        super::finished(shared, info).await;
         return;
     }
     if !shared.has(Extension::ConcatenationUnfinished) {

@@ -53,8 +53,10 @@
 //!   [`try_lock`](tus_core::Locker::try_lock) answer
 //!   [`LockError::Unavailable`](tus_core::LockError::Unavailable) (the server answers
 //!   `503`) instead of waiting longer. A holder whose lease cannot be renewed before it
-//!   would expire, or whose renewal finds another token (or none) in the key, has its stop
-//!   signal cancelled. The command connection is re-established on the next request and
+//!   would expire, or whose renewal finds another token (or none) in the key, has its lock
+//!   marked lost ([`UploadLock::lease_lost`](tus_core::UploadLock::lease_lost)) and its stop
+//!   signal cancelled: the server stores what the PATCH received and answers `503
+//!   ERR_LOCK_LOST`. The command connection is re-established on the next request and
 //!   the subscription in the background: when Redis is back, new requests work again
 //!   without restarting the process.
 //!

@@ -160,6 +160,7 @@ impl RedisLocker {
         let token = new_token();
         let stop = CancellationToken::new();
         let pending = Pending::new(inner, id, &token, stop.clone());
+        let lost = CancellationToken::new();
         let key = inner.keys.lock(id);
         let ttl = millis(inner.lease_ttl);
         let started = Instant::now();
@@ -179,13 +180,13 @@ impl RedisLocker {
                     inner.clone(),
                     id.to_owned(),
                     token.clone(),
-                    stop.clone(),
+                    Loss { lost: lost.clone(), stop: stop.clone() },
                     started,
                     done.clone(),
                 ));
                 tracing::trace!(upload = id, "took the Redis lock");
                 let release = RedisRelease { inner: inner.clone(), id: id.to_owned(), token, done, armed: true };
-                Ok(Attempt::Acquired(UploadLock::new(stop, Box::new(release))))
+                Ok(Attempt::Acquired(UploadLock::new(stop, Box::new(release)).with_lease_loss(lost)))
             }
             Value::BulkString(holder) => {
                 pending.not_acquired();
@@ -317,6 +318,21 @@ impl Locker for RedisLocker {
             Attempt::Held(_) | Attempt::Vanished => Ok(None),
         }
     }
+
+    /// A PING, bounded by the connection timeout.
+    async fn health(&self) -> Result<(), LockError> {
+        let pong: String = self
+            .inner
+            .commands
+            .run(|mut connection| async move { redis::cmd("PING").query_async(&mut connection).await })
+            .await
+            .map_err(unavailable)?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(LockError::Unavailable(format!("unexpected PING reply {pong:?}").into()))
+        }
+    }
 }
 
 fn unavailable(e: BackendError) -> LockError {
@@ -407,13 +423,29 @@ impl Drop for RedisRelease {
     }
 }
 
+/// How a heartbeat tells the holder its lease is gone.
+struct Loss {
+    /// Says why: cancelled first, so the holder sees it when `stop` wakes it.
+    lost: CancellationToken,
+    /// The holder's stop signal.
+    stop: CancellationToken,
+}
+
+impl Loss {
+    fn signal(&self) {
+        self.lost.cancel();
+        self.stop.cancel();
+    }
+}
+
 /// Renews the lease every third of its TTL until `done`. If the lease turns out to be lost,
-/// or cannot be renewed before it would expire, the holder is asked to stop.
+/// or cannot be renewed before it would expire, the holder is told the lease is lost and
+/// asked to stop.
 async fn heartbeat(
     inner: Arc<Inner>,
     id: String,
     token: String,
-    stop: CancellationToken,
+    stop: Loss,
     mut confirmed: Instant,
     done: CancellationToken,
 ) {
@@ -433,7 +465,7 @@ async fn heartbeat(
             Ok(true) => confirmed = sent,
             Ok(false) => {
                 tracing::warn!(upload = id, "the Redis lock's lease was lost; asking the holder to stop");
-                stop.cancel();
+                stop.signal();
                 return;
             }
             Err(e) => {
@@ -444,7 +476,7 @@ async fn heartbeat(
                         error = %e,
                         "cannot renew the Redis lock's lease before it expires; asking the holder to stop"
                     );
-                    stop.cancel();
+                    stop.signal();
                     return;
                 }
                 tracing::debug!(upload = id, error = %e, "cannot renew the Redis lock's lease; retrying");

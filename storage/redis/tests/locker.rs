@@ -115,12 +115,15 @@ async fn a_waiter_asks_the_local_holder_to_stop_and_gets_the_lock() {
     let stop = first.stop_signal();
     let holder = tokio::spawn(async move {
         stop.cancelled().await;
+        let lost = first.lease_lost();
         first.release().await;
+        lost
     });
     let started = Instant::now();
     let second = locker.lock(&id("a"), Duration::from_secs(5)).await.unwrap();
     let waited = started.elapsed();
-    holder.await.unwrap();
+    let first_lost = holder.await.unwrap();
+    assert!(!first_lost, "a release request is not a lost lease");
     assert!(!second.stop_signal().is_cancelled());
     assert!(waited < Duration::from_millis(500), "took {waited:?}");
     second.release().await;
@@ -210,6 +213,7 @@ async fn losing_the_lease_cancels_the_stop_signal() {
     let deleted = Instant::now();
     tokio::time::timeout(ttl, lock.stop_signal().cancelled()).await.expect("the holder is told to stop");
     eprintln!("lease loss noticed {:?} after the DEL", deleted.elapsed());
+    assert!(lock.lease_lost(), "the holder can tell a lost lease from a release request");
 
     // Someone else took the upload meanwhile: releasing must not delete their lease.
     let () = redis::cmd("SET").arg("tus:lock:lost").arg("someone-else").query_async(&mut plain).await.unwrap();
@@ -223,6 +227,7 @@ async fn try_lock_never_disturbs_a_holder() {
     let a = locker(&redis).await;
     let b = locker(&redis).await;
     let held = a.lock(&id("t"), Duration::from_secs(1)).await.unwrap();
+    assert!(!held.lease_lost());
     assert!(b.try_lock(&id("t")).await.unwrap().is_none());
     assert!(a.try_lock(&id("t")).await.unwrap().is_none());
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -324,6 +329,7 @@ async fn redis_down_means_unavailable_quickly_then_recovery() {
     let locker = RedisLocker::builder(redis.url()).lease_ttl(ttl).connect_timeout(timeout).connect().await.unwrap();
     let held = locker.lock(&id("h"), Duration::from_secs(1)).await.unwrap();
     assert!(locker.is_subscribed());
+    locker.health().await.expect("PING answers while Redis runs");
 
     redis.kill();
     let killed = Instant::now();
@@ -336,10 +342,14 @@ async fn redis_down_means_unavailable_quickly_then_recovery() {
         eprintln!("attempt {attempt}: Unavailable after {took:?}: {err}");
     }
     assert!(matches!(locker.try_lock(&id("other")).await, Err(LockError::Unavailable(_))));
+    let started = Instant::now();
+    assert!(matches!(locker.health().await, Err(LockError::Unavailable(_))), "the health check fails");
+    assert!(started.elapsed() <= timeout + Duration::from_millis(200), "the health check is bounded");
 
     tokio::time::timeout(ttl * 2, held.stop_signal().cancelled()).await.expect("the holder is told to stop");
     let told = killed.elapsed();
     assert!(told < ttl + timeout, "told to stop {told:?} after Redis died; the lease was {ttl:?}");
+    assert!(held.lease_lost(), "a lease that cannot be renewed counts as lost");
     held.release().await; // cannot reach Redis: logs, does not hang past the timeout
     assert_eq!(locker.held_locks(), 0);
 
@@ -354,6 +364,7 @@ async fn redis_down_means_unavailable_quickly_then_recovery() {
         })
         .await;
     assert!(recovered, "locks work again once Redis is back");
+    locker.health().await.expect("PING answers again");
     assert!(eventually(Duration::from_secs(5), async || locker.is_subscribed()).await, "the subscription came back");
 
     // Release requests flow again across instances after the outage.

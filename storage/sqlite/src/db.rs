@@ -5,7 +5,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, param
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tus_core::{Concat, Metadata, NewUpload, Removal, StorageError, UploadId, UploadInfo};
 
 /// How long a connection waits for another writer (in this or another process) before
@@ -110,11 +110,30 @@ fn from_sql(value: i64) -> Result<u64, StorageError> {
     u64::try_from(value).map_err(|_| StorageError::other(format!("corrupt upload record: negative size {value}")))
 }
 
+/// The busy handler: retries in short steps (50 µs doubling up to 1.6 ms) for up to
+/// [`BUSY_TIMEOUT`]. Another writer (another `tus serve` on the same directory) holds the
+/// lock for one short transaction; SQLite's own handler sleeps 1, 2, 5, 10, … ms between
+/// tries, which made instances sharing a directory wait far longer than the lock was held.
+fn wait_for_other_writer() -> impl FnMut(i32) -> bool + Send + 'static {
+    let mut started = Instant::now();
+    move |count| {
+        if count == 0 {
+            started = Instant::now();
+        }
+        if started.elapsed() >= BUSY_TIMEOUT {
+            return false;
+        }
+        let doublings = u32::try_from(count.clamp(0, 5)).unwrap_or(5);
+        std::thread::sleep(Duration::from_micros(50 << doublings));
+        true
+    }
+}
+
 /// Opens one connection with the settings every connection shares.
 fn connect(path: &Path, durability: Durability) -> Result<Connection, StorageError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(db_err)?;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(db_err)?;
+    conn.busy_handler(Some(wait_for_other_writer())).map_err(db_err)?;
     // FULL makes each commit durable on its own; NORMAL in WAL mode may lose the last
     // commits on power loss but never corrupts the database.
     let synchronous = match durability {
@@ -155,6 +174,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
         }
     }
     tx.commit().map_err(db_err)
+}
+
+/// A trivial query: the database file opens and answers.
+pub(crate) fn ping(conn: &Connection) -> Result<(), StorageError> {
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0)).map_err(db_err)?;
+    Ok(())
 }
 
 /// Reader connections, reused. WAL lets them read while the writer writes.

@@ -363,4 +363,16 @@ impl Storage for SqliteStorage {
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
         self.blocking(move |inner| db::expired(&*inner.readers.get()?, now, limit)).await
     }
+
+    /// A trivial query on a reader connection, and a look at the data directory.
+    async fn health(&self) -> Result<(), StorageError> {
+        self.blocking(|inner| {
+            db::ping(&*inner.readers.get()?)?;
+            if !std::fs::metadata(&inner.data_dir)?.is_dir() {
+                return Err(StorageError::other(format!("{} is not a directory", inner.data_dir.display())));
+            }
+            Ok(())
+        })
+        .await
+    }
 }

@@ -637,3 +637,15 @@ async fn a_long_append_commits_checkpoints_while_it_runs_and_an_atomic_one_does_
         assert_eq!(std::fs::metadata(data_file(dir.path(), &id)).unwrap().len(), (1 << 20) + 1);
     }
 }
+
+/// The readiness probe's check: a query and the data directory; fails when the directory
+/// the server writes into is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_the_database_and_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    storage.health().await.expect("a fresh storage is healthy");
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    let err = storage.health().await.expect_err("no data directory: not healthy");
+    assert!(matches!(err, StorageError::Io(_)), "{err:?}");
+}
