@@ -85,7 +85,8 @@ impl Row {
 
 /// Renders the rows as a markdown table.
 pub fn table(rows: &[Row]) -> String {
-    let mut out = String::from("| scenario | mode | server | figure | ratio to bare | target |\n|---|---|---|---:|---:|---|\n");
+    let mut out =
+        String::from("| scenario | mode | server | figure | ratio to bare | target |\n|---|---|---|---:|---:|---|\n");
     for row in rows {
         let value = row.value.map_or_else(|| "error".to_owned(), |v| row.unit.format(v));
         let ratio = row.ratio().map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"));
@@ -94,7 +95,8 @@ pub fn table(rows: &[Row]) -> String {
             (Some(min), None) if row.app != App::Bare => format!("≥ {min:.2}: n/a"),
             _ => String::new(),
         };
-        let _ = writeln!(out, "| {} | {} | {} | {value} | {ratio} | {target} |", row.scenario, row.mode, row.app.as_str());
+        let _ =
+            writeln!(out, "| {} | {} | {} | {value} | {ratio} | {target} |", row.scenario, row.mode, row.app.as_str());
     }
     out
 }
