@@ -16,7 +16,8 @@
 //! itself, so a check can configure its server and look behind the HTTP interface. An
 //! example app is a separate process with one fixed configuration that the suite reaches
 //! only over HTTP ([`Deployment::external`]); a check that asks for more fails loudly
-//! rather than skipping. The 63 checks not listed in [`conformance_checks!`]:
+//! rather than skipping. The 63 checks not listed in
+//! [`conformance_checks!`](crate::conformance_checks):
 //!
 //! - **46 need a configuration other than tus-core's defaults**: a maximum size,
 //!   expiration, an extension switched off, hooks scripted by the suite, short lock or
