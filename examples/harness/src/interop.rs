@@ -165,7 +165,7 @@ impl DataFile {
         for chunk in pattern.chunks(0..len) {
             file.write_all(&chunk).expect("write the data file");
         }
-        file.into_inner().expect("flush the data file").sync_all().expect("sync the data file");
+        file.flush().expect("flush the data file");
         Self { dir, path, pattern }
     }
 
