@@ -7,6 +7,8 @@
 #   tests/interop/py/.venv                 tuspy, from requirements.txt (pinned)
 #   tests/interop/server-js/node_modules   @tus/server + @tus/file-store, from package-lock.json
 #   tests/interop/server-py/.venv          the Python resumable-upload server, from requirements.txt
+#   curl                                   the baseline of the client benchmark
+#                                          (cargo bench -p tus-bench --bench client), with apt-get
 #
 # Idempotent: each part is (re)installed only when missing or when its lock file changed
 # since the last install. Needs node + npm (Node 20.19+) and python3 with the venv module.
@@ -24,6 +26,24 @@ die() { say "error: $*" >&2; exit 1; }
 digest() { sha256sum "$1" | cut -d' ' -f1; }
 
 "$root/scripts/redis.sh" install # redis-server for storage/redis and cli/tests/multi_instance.rs (no-op when present)
+
+# --- curl (the client benchmark's baseline) --------------------------------------------
+if command -v curl >/dev/null 2>&1; then
+    say "curl: $(curl --version | head -n1 | cut -d' ' -f1-2) is installed (nothing to do)"
+else
+    command -v apt-get >/dev/null 2>&1 || die "curl is missing and there is no apt-get: install curl by hand"
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || die "curl is missing and installing it needs root"
+        sudo=(sudo)
+    fi
+    say "curl: installing with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends curl >/dev/null
+    command -v curl >/dev/null 2>&1 || die "apt-get ran but curl is still missing"
+    say "curl: installed $(curl --version | head -n1 | cut -d' ' -f1-2)"
+fi
 
 # --- tus-js-client ----------------------------------------------------------------------
 command -v node >/dev/null 2>&1 || die "node is not installed (Node.js 18+ is needed)"

@@ -14,6 +14,9 @@
 //!   uploads/s, p50 and p99 latency;
 //! - (c) HEAD requests on one upload at concurrency 64: requests/s.
 //!
+//! A second target, `cargo bench -p tus-bench --bench client`, measures the tus client
+//! against `curl` (see [`client_bench`]).
+//!
 //! Every size is an environment variable (see [`config::Config`]). The result is a markdown
 //! table on stdout; progress goes to stderr. A missed target is reported, not failed; an
 //! incorrect upload or a failed scenario makes the process exit non-zero.
@@ -26,6 +29,7 @@ pub mod adapters;
 pub mod apps;
 pub mod ceiling;
 pub mod client;
+pub mod client_bench;
 pub mod config;
 pub mod pattern;
 pub mod process;

@@ -233,7 +233,7 @@ pub async fn big_upload(
 
 /// Checks a finished tus upload: HEAD reports it complete, and sampled ranges read back by
 /// GET (start, middle, end) hold the bytes that were sent.
-async fn verify_upload(conn: &mut Connection, upload: &str, pattern: &Pattern, size: u64) -> Result<(), Error> {
+pub async fn verify_upload(conn: &mut Connection, upload: &str, pattern: &Pattern, size: u64) -> Result<(), Error> {
     let head = conn.request(Method::HEAD, upload).header("Tus-Resumable", TUS_VERSION).body(pattern.empty())?;
     let answer = conn.send(head).await?;
     expect_status(&answer, StatusCode::OK, "final HEAD")?;

@@ -58,7 +58,7 @@ pub fn human_bytes(bytes: u64) -> String {
 
 /// One plain progress line.
 pub fn progress_line(p: &Progress) -> String {
-    let mut line = format!("tus: {}", human_bytes(p.bytes_uploaded));
+    let mut line = format!("tus: {}", human_bytes(p.bytes_sent));
     if let Some(total) = p.total {
         line.push_str(&format!(" / {} ({:.0}%)", human_bytes(total), p.percent().unwrap_or(0.0).floor()));
     }
@@ -113,7 +113,7 @@ impl Display {
                 if p.started_at > 0 && bar.position() == 0 {
                     bar.reset_elapsed();
                 }
-                bar.set_position(p.bytes_uploaded);
+                bar.set_position(p.bytes_sent);
             }
             Self::Lines(last) => {
                 let mut last = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -100,7 +100,9 @@ async fn uploads_a_file_in_chunks_with_creation_with_upload_and_custom_headers()
     );
 
     let seen = seen.lock().unwrap().clone();
-    let offsets: Vec<u64> = seen.iter().map(|p| p.bytes_uploaded).collect();
+    // Reports after each confirmed chunk (the others come while a chunk is sent).
+    let offsets: Vec<u64> =
+        seen.iter().filter(|p| p.bytes_sent == p.bytes_uploaded).map(|p| p.bytes_uploaded).collect();
     assert_eq!(offsets, [MIB as u64, 2 * MIB as u64, 3 * MIB as u64, data.len() as u64]);
     let last = seen.last().unwrap();
     assert_eq!((last.total, last.chunks, last.percent()), (Some(data.len() as u64), 4, Some(100.0)));
@@ -110,6 +112,46 @@ async fn uploads_a_file_in_chunks_with_creation_with_upload_and_custom_headers()
     let info = client.upload_info(&uploaded.url).await.unwrap();
     assert!(info.is_complete());
     assert_eq!(info.metadata.get_str("filename"), Some("a.bin"));
+}
+
+/// One 6 MiB chunk: progress moves while its bytes are sent, before the server confirms
+/// anything, for a PATCH and for the body of a creation-with-upload POST alike.
+#[tokio::test]
+async fn progress_moves_within_a_chunk() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = TusServer::start(storage.path(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let data = test_data(6 * MIB, 9);
+    let file = write_file(work.path(), "big.bin", &data);
+    let total = data.len() as u64;
+    for (creation_with_upload, first) in [(true, None), (false, Some(1u64))] {
+        let client = quick(&server.url).chunk_size(total).build().unwrap();
+        let mut upload = client.upload(Source::file(&file));
+        if let Some(first) = first {
+            // A first 1-byte chunk, so that the big one goes by PATCH.
+            upload = upload.chunk_size(first);
+        }
+        let (seen, on_progress) = last_progress();
+        let mut uploader = upload.on_progress(on_progress).uploader().await.unwrap();
+        uploader.upload_chunk().await.unwrap();
+        uploader.set_chunk_size(total);
+        uploader.upload().await.unwrap();
+        assert!(uploader.is_complete());
+        assert_stored(&server, uploader.url().unwrap(), &data).await;
+
+        let seen = seen.lock().unwrap().clone();
+        let base = first.unwrap_or(0);
+        let in_flight: Vec<u64> = seen
+            .iter()
+            .filter(|p| p.bytes_uploaded == base && p.bytes_sent > base && p.bytes_sent < total)
+            .map(|p| p.bytes_sent)
+            .collect();
+        assert!(in_flight.len() >= 4, "creation-with-upload {creation_with_upload}: {in_flight:?}");
+        assert!(in_flight.windows(2).all(|w| w[0] < w[1]), "{in_flight:?}");
+        assert!(seen.iter().all(|p| p.bytes_sent >= p.bytes_uploaded && p.percent().unwrap() <= 100.0));
+        let last = seen.last().unwrap();
+        assert_eq!((last.bytes_uploaded, last.bytes_sent), (total, total));
+    }
 }
 
 #[tokio::test]

@@ -3,13 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A snapshot of an upload's progress, given to the progress callback after each chunk.
+/// A snapshot of an upload's progress, given to the progress callback while a chunk's
+/// bytes are handed to the connection (at least once per MiB) and after each chunk.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Progress {
     /// Bytes the server has confirmed (the upload's offset; for a parallel upload, the sum
     /// over its parts).
     pub bytes_uploaded: u64,
+    /// Bytes sent: [`Progress::bytes_uploaded`] plus the part of the chunk in flight
+    /// already handed to the connection. It falls back to `bytes_uploaded` when a request
+    /// fails. Percent, speed and ETA are computed from it.
+    pub bytes_sent: u64,
     /// The total size, when known (not yet for a stream of unknown length).
     pub total: Option<u64>,
     /// The offset this session started at (above 0 when it resumed an upload).
@@ -27,14 +32,14 @@ impl Progress {
     pub fn percent(&self) -> Option<f64> {
         match self.total {
             Some(0) => Some(100.0),
-            Some(total) => Some(self.bytes_uploaded as f64 * 100.0 / total as f64),
+            Some(total) => Some(self.bytes_sent.min(total) as f64 * 100.0 / total as f64),
             None => None,
         }
     }
 
     /// Bytes sent in this session.
     pub fn session_bytes(&self) -> u64 {
-        self.bytes_uploaded.saturating_sub(self.started_at)
+        self.bytes_sent.saturating_sub(self.started_at)
     }
 
     /// The average speed of this session, in bytes per second.
@@ -46,7 +51,7 @@ impl Progress {
     /// The estimated time left, when the total is known and bytes have moved.
     pub fn eta(&self) -> Option<Duration> {
         let total = self.total?;
-        let left = total.saturating_sub(self.bytes_uploaded);
+        let left = total.saturating_sub(self.bytes_sent);
         if left == 0 {
             return Some(Duration::ZERO);
         }
@@ -70,7 +75,8 @@ mod tests {
     #[test]
     fn percent_speed_eta() {
         let p = Progress {
-            bytes_uploaded: 60,
+            bytes_uploaded: 50,
+            bytes_sent: 60,
             total: Some(100),
             started_at: 20,
             chunks: 4,
@@ -83,7 +89,7 @@ mod tests {
         let unknown = Progress { total: None, ..p.clone() };
         assert_eq!(unknown.percent(), None);
         assert_eq!(unknown.eta(), None);
-        let empty = Progress { total: Some(0), bytes_uploaded: 0, ..Progress::default() };
+        let empty = Progress { total: Some(0), bytes_uploaded: 0, bytes_sent: 0, ..Progress::default() };
         assert_eq!(empty.percent(), Some(100.0));
         assert!(empty.is_complete());
         assert_eq!(Progress::default().speed(), 0.0);

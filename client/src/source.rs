@@ -8,8 +8,14 @@ use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncSeekExt as _};
 
-/// How much of a file is read at a time when streaming a chunk or hashing it.
-const READ_BUFFER: usize = 64 * 1024;
+/// How much of a file is read at a time when streaming a chunk or hashing it, and the
+/// largest piece a body is handed to the connection in (so progress moves at least once
+/// per MiB). Each read of a tokio file is a trip to a blocking thread: 1 MiB keeps those
+/// trips rare (1024 per GiB) while the memory held stays small and bounded.
+pub(crate) const READ_BUFFER: usize = 1 << 20;
+
+/// Told the bytes of the current body handed to the connection so far.
+pub(crate) type SentFn = Box<dyn FnMut(u64) + Send>;
 
 /// The data of an upload.
 ///
@@ -207,16 +213,44 @@ impl Chunk {
         }
     }
 
-    /// The request body: a file chunk is streamed, never held whole in memory.
-    pub(crate) async fn body(&self) -> Result<reqwest::Body> {
-        match self {
-            Self::Bytes(bytes) => Ok(reqwest::Body::from(bytes.clone())),
-            Self::File { path, position, len } => {
+    /// The request body: a file chunk is streamed in pieces of at most [`READ_BUFFER`]
+    /// bytes, never held whole in memory. With `on_sent`, the body tells it the running
+    /// count of bytes handed to the connection, piece by piece.
+    pub(crate) async fn body(&self, on_sent: Option<SentFn>) -> Result<reqwest::Body> {
+        match (self, on_sent) {
+            (Self::Bytes(bytes), None) => Ok(reqwest::Body::from(bytes.clone())),
+            (Self::Bytes(bytes), Some(on_sent)) => {
+                let bytes = bytes.clone();
+                let pieces = (0..bytes.len())
+                    .step_by(READ_BUFFER)
+                    .map(move |from| Ok::<_, std::io::Error>(bytes.slice(from..(from + READ_BUFFER).min(bytes.len()))));
+                Ok(reqwest::Body::wrap_stream(counted(futures_util::stream::iter(pieces), on_sent)))
+            }
+            (Self::File { path, position, len }, on_sent) => {
                 let reader = open_range(path, *position, *len).await?;
-                Ok(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(reader, READ_BUFFER)))
+                let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_BUFFER);
+                Ok(match on_sent {
+                    Some(on_sent) => reqwest::Body::wrap_stream(counted(stream, on_sent)),
+                    None => reqwest::Body::wrap_stream(stream),
+                })
             }
         }
     }
+}
+
+/// `stream`, telling `on_sent` the running total of bytes it has yielded.
+fn counted(
+    stream: impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    mut on_sent: SentFn,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    use futures_util::StreamExt as _;
+    let mut sent = 0u64;
+    stream.inspect(move |piece| {
+        if let Ok(piece) = piece {
+            sent += piece.len() as u64;
+            on_sent(sent);
+        }
+    })
 }
 
 fn read_error(path: &Path, e: std::io::Error) -> Error {

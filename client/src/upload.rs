@@ -61,7 +61,8 @@ macro_rules! upload_setters {
             self
         }
 
-        /// Called after each chunk with the progress so far.
+        /// Called with the progress so far while each chunk is sent (at least once per
+        /// MiB handed to the connection) and after each chunk is confirmed.
         pub fn on_progress(mut self, callback: impl Fn(&$crate::Progress) + Send + Sync + 'static) -> Self {
             self.options.progress = Some(std::sync::Arc::new(callback));
             self
@@ -416,6 +417,7 @@ async fn run_parallel(client: &Client, source: Source, options: UploadOptions) -
 fn sum(parts: &[Progress], total: u64, started: std::time::Instant) -> Progress {
     Progress {
         bytes_uploaded: parts.iter().map(|p| p.bytes_uploaded).sum(),
+        bytes_sent: parts.iter().map(|p| p.bytes_sent).sum(),
         total: Some(total),
         started_at: parts.iter().map(|p| p.started_at).sum(),
         chunks: parts.iter().map(|p| p.chunks).sum(),

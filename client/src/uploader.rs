@@ -4,7 +4,7 @@ use crate::client::{Client, UPLOAD_LENGTH, UPLOAD_OFFSET, header_u64, value};
 use crate::error::{Error, Result};
 use crate::metadata::Metadata;
 use crate::progress::{Progress, ProgressFn};
-use crate::source::{Chunk, Data};
+use crate::source::{Chunk, Data, SentFn};
 use crate::storage::StoredUpload;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
@@ -182,12 +182,26 @@ impl Uploader {
     pub fn progress(&self) -> Progress {
         Progress {
             bytes_uploaded: self.offset,
+            bytes_sent: self.offset,
             total: self.length(),
             started_at: self.stats.started_at,
             chunks: self.stats.chunks,
             retries: self.stats.retries,
             elapsed: self.stats.started.elapsed(),
         }
+    }
+
+    /// For the body of the next request: reports progress as its bytes are handed to the
+    /// connection, on top of the confirmed offset (`None` without a progress callback).
+    fn sent_reporter(&self) -> Option<SentFn> {
+        let callback = self.progress.clone()?;
+        let base = self.progress();
+        let started = self.stats.started;
+        Some(Box::new(move |sent| {
+            let progress =
+                Progress { bytes_sent: base.bytes_uploaded + sent, elapsed: started.elapsed(), ..base.clone() };
+            callback(&progress);
+        }))
     }
 
     fn report(&self) {
@@ -318,7 +332,7 @@ impl Uploader {
         if declare_length && let Some(length) = self.data.length() {
             headers.insert(UPLOAD_LENGTH, HeaderValue::from(length));
         }
-        let body = chunk.body().await?;
+        let body = chunk.body(self.sent_reporter()).await?;
         let response = self.client.send(method.clone(), &url, headers, Some(body)).await?;
         let response = self.client.expect(&method, &url, response, &[StatusCode::NO_CONTENT, StatusCode::OK]).await?;
         let offset = header_u64(&method, &url, response.headers(), UPLOAD_OFFSET)?
@@ -406,9 +420,10 @@ impl Uploader {
         let method = Method::POST;
         let mut attempt = 0;
         let (url, confirmed) = loop {
+            let on_sent = self.sent_reporter();
             let request = async {
                 let body = match &first {
-                    Some(chunk) => Some(chunk.body().await?),
+                    Some(chunk) => Some(chunk.body(on_sent).await?),
                     None => None,
                 };
                 self.client.send(method.clone(), &endpoint, headers.clone(), body).await

@@ -64,6 +64,10 @@ async fn chained_hooks_pass_the_plan_along_and_stop_at_a_refusal() {
         .policy(DeliveryPolicy::default().timeout(Duration::from_secs(10)));
     let layer = TusLayer::new(MemoryStorage::new()).hooks(HookChain::new().with(Quota).with(command.clone()));
     let url = serve(layer).await;
+    // With the `rustls` feature reqwest has no crypto provider of its own: install ring's,
+    // as an application using that feature would.
+    #[cfg(feature = "rustls")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let create =
         |length: u64| client.post(&url).header("Tus-Resumable", "1.0.0").header("Upload-Length", length).send();

@@ -5,6 +5,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a writer waits for the file lock by default.
+const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest pause between two attempts at taking the lock.
+const MAX_LOCK_POLL: Duration = Duration::from_millis(50);
 
 /// A URL storage in one JSON file.
 ///
@@ -12,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// in the same directory, flushed to disk and renamed over the old one, so a crash never
 /// leaves a half-written file. The read-change-write runs under an exclusive lock on a
 /// `.lock` file beside it (an OS file lock), so concurrent writers — threads of one
-/// process or other processes — never lose each other's entries.
+/// process or other processes — never lose each other's entries. A writer waits for the
+/// lock at most [`JsonFileUrlStorage::lock_timeout`] (10 s by default), then fails with
+/// [`StorageError::LockTimeout`] rather than hanging behind a stuck process.
 ///
 /// ```no_run
 /// use tus_rs_client::{Client, JsonFileUrlStorage};
@@ -24,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Clone)]
 pub struct JsonFileUrlStorage {
     path: PathBuf,
+    lock_timeout: Duration,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -35,7 +44,15 @@ struct FileContent {
 impl JsonFileUrlStorage {
     /// A storage in the file at `path` (it and its directory are created when needed).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self { path: path.into(), lock_timeout: DEFAULT_LOCK_TIMEOUT }
+    }
+
+    /// How long an operation waits for another writer to release the file lock before it
+    /// fails with [`StorageError::LockTimeout`] (10 s by default).
+    #[must_use]
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     /// The JSON file.
@@ -55,11 +72,7 @@ impl JsonFileUrlStorage {
             std::fs::create_dir_all(dir)?;
         }
         let lock = OpenOptions::new().create(true).truncate(false).write(true).open(self.lock_path())?;
-        if exclusive {
-            lock.lock()?;
-        } else {
-            lock.lock_shared()?;
-        }
+        self.acquire(&lock, exclusive)?;
         let mut content = self.read()?;
         let (result, write) = f(&mut content);
         if write {
@@ -68,6 +81,27 @@ impl JsonFileUrlStorage {
         }
         drop(lock); // unlocks
         Ok(result)
+    }
+
+    /// Takes the OS lock on `lock`, polling (the standard library's blocking lock has no
+    /// timeout) with pauses growing from 1 ms to [`MAX_LOCK_POLL`].
+    fn acquire(&self, lock: &File, exclusive: bool) -> Result<(), StorageError> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let attempt = if exclusive { lock.try_lock() } else { lock.try_lock_shared() };
+            match attempt {
+                Ok(()) => return Ok(()),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            }
+            let waited = started.elapsed();
+            if waited >= self.lock_timeout {
+                return Err(StorageError::LockTimeout(waited));
+            }
+            std::thread::sleep(pause.min(self.lock_timeout - waited));
+            pause = (pause * 2).min(MAX_LOCK_POLL);
+        }
     }
 
     fn read(&self) -> Result<FileContent, StorageError> {
@@ -156,6 +190,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("urls.json");
         super::super::tests::concurrent_writers(|| Arc::new(JsonFileUrlStorage::new(&path)));
+    }
+
+    /// A writer that holds the lock for too long makes others fail after the timeout
+    /// instead of waiting forever; once it lets go, they succeed.
+    #[test]
+    fn a_held_lock_times_out_then_frees() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = JsonFileUrlStorage::new(dir.path().join("urls.json")).lock_timeout(Duration::from_millis(300));
+        let holder = OpenOptions::new().create(true).truncate(false).write(true).open(storage.lock_path()).unwrap();
+        holder.lock().unwrap();
+        let started = Instant::now();
+        let upload = StoredUpload::single("e", "http://h/files/1");
+        match storage.set("a", &upload) {
+            Err(StorageError::LockTimeout(waited)) => assert!(waited >= Duration::from_millis(300), "{waited:?}"),
+            other => panic!("expected a lock timeout, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(matches!(storage.get("a"), Err(StorageError::LockTimeout(_))), "readers wait for writers too");
+        holder.unlock().unwrap();
+        storage.set("a", &upload).unwrap();
+        assert_eq!(storage.get("a").unwrap(), Some(upload));
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub enum StorageError {
     Format(String),
     /// The database failed.
     Database(Box<dyn std::error::Error + Send + Sync>),
+    /// Another writer held the storage's lock for longer than the lock timeout.
+    LockTimeout(std::time::Duration),
 }
 
 impl fmt::Display for StorageError {
@@ -100,6 +102,9 @@ impl fmt::Display for StorageError {
             Self::Io(e) => write!(f, "{e}"),
             Self::Format(message) => write!(f, "unreadable content: {message}"),
             Self::Database(e) => write!(f, "database error: {e}"),
+            Self::LockTimeout(waited) => {
+                write!(f, "the storage stayed locked by another writer for {:.1} s", waited.as_secs_f64())
+            }
         }
     }
 }
@@ -109,7 +114,7 @@ impl std::error::Error for StorageError {
         match self {
             Self::Io(e) => Some(e),
             Self::Database(e) => Some(e.as_ref()),
-            Self::Format(_) => None,
+            Self::Format(_) | Self::LockTimeout(_) => None,
         }
     }
 }

@@ -271,7 +271,7 @@ pub(crate) fn load_active(conn: &Connection, id: &UploadId) -> Result<UploadInfo
 }
 
 /// Inserts a new record (and the parts of a final). Returns the stored state.
-pub(crate) fn insert(conn: &mut Connection, upload: &NewUpload) -> Result<UploadInfo, StorageError> {
+pub(crate) fn insert(conn: &Connection, upload: &NewUpload) -> Result<UploadInfo, StorageError> {
     let mut info = UploadInfo::from_new(upload);
     // Hand back exactly what `info` will read later.
     info.created_at = stored_time(info.created_at);
@@ -282,8 +282,8 @@ pub(crate) fn insert(conn: &mut Connection, upload: &NewUpload) -> Result<Upload
         Some(Concat::Partial) => Some("partial"),
         Some(Concat::Final(_)) => Some("final"),
     };
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
-    let inserted = tx
+    // The writer runs this in a savepoint: the record and its parts go in together or not at all.
+    let inserted = conn
         .execute(
             &format!(
                 "INSERT INTO uploads ({COLUMNS}) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
@@ -302,7 +302,7 @@ pub(crate) fn insert(conn: &mut Connection, upload: &NewUpload) -> Result<Upload
         return Err(StorageError::AlreadyExists);
     }
     if let Some(Concat::Final(partials)) = &info.concat {
-        let mut stmt = tx
+        let mut stmt = conn
             .prepare_cached("INSERT INTO concat_parts (final_id, position, partial_id) VALUES (?1, ?2, ?3)")
             .map_err(db_err)?;
         for (position, partial) in partials.iter().enumerate() {
@@ -310,16 +310,14 @@ pub(crate) fn insert(conn: &mut Connection, upload: &NewUpload) -> Result<Upload
             stmt.execute(params![info.id.as_str(), position, partial.as_str()]).map_err(db_err)?;
         }
     }
-    tx.commit().map_err(db_err)?;
     Ok(info)
 }
 
 /// Deletes a record that never got its data file, so that the ID is free again.
-pub(crate) fn delete(conn: &mut Connection, id: &UploadId) -> Result<(), StorageError> {
-    let tx = conn.transaction().map_err(db_err)?;
-    tx.execute("DELETE FROM concat_parts WHERE final_id = ?1", [id.as_str()]).map_err(db_err)?;
-    tx.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()]).map_err(db_err)?;
-    tx.commit().map_err(db_err)
+pub(crate) fn delete(conn: &Connection, id: &UploadId) -> Result<(), StorageError> {
+    conn.execute("DELETE FROM concat_parts WHERE final_id = ?1", [id.as_str()]).map_err(db_err)?;
+    conn.execute("DELETE FROM uploads WHERE id = ?1", [id.as_str()]).map_err(db_err)?;
+    Ok(())
 }
 
 /// Why a conditional update of `id` changed no row.

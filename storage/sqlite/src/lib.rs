@@ -55,6 +55,10 @@
 //!   an upload produce a corrupt file. Use it only where losing uploads on power loss is
 //!   acceptable, or where checksums are verified end to end.
 //!
+//! Many commits at once share one sync: the writer connection runs on a thread of its own
+//! that commits every change waiting for it in one transaction ("group commit"), and
+//! answers each caller only after that commit.
+//!
 //! # Concurrency
 //!
 //! Several [`SqliteStorage`] values, in one process or in several, may share a directory.
@@ -77,15 +81,15 @@ mod files;
 mod read;
 mod recovery;
 mod write;
+mod writer;
 
 use async_trait::async_trait;
-use rusqlite::Connection;
 use std::fmt;
 use std::fs::File;
 use std::io::{Seek as _, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tus_core::{
@@ -127,19 +131,16 @@ struct Inner {
     durability: Durability,
     /// SQLite allows one writer at a time anyway; a single connection avoids busy waits
     /// between writers of this process.
-    writer: Mutex<Connection>,
+    /// The one connection that writes, on a thread that group-commits.
+    writer: writer::GroupWriter,
     readers: db::ReaderPool,
+    /// Syncs of `data_dir`, shared by the uploads that need one at the same time.
+    data_dir_sync: files::DirSync,
 }
 
 impl Inner {
     fn data_path(&self, id: &UploadId) -> PathBuf {
         self.data_dir.join(id.as_str())
-    }
-
-    fn writer(&self) -> MutexGuard<'_, Connection> {
-        // A panic inside a transaction rolls it back when the transaction is dropped, so
-        // the connection is still usable.
-        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -189,9 +190,10 @@ impl SqliteStorageBuilder {
         let inner = Inner {
             readers: db::ReaderPool::new(db_path, self.durability, self.idle_readers),
             dir: self.dir,
-            data_dir,
+            data_dir: data_dir.clone(),
             durability: self.durability,
-            writer: Mutex::new(writer),
+            writer: writer::GroupWriter::spawn(writer)?,
+            data_dir_sync: files::DirSync::new(data_dir.clone()),
         };
         recovery::run(&inner)?;
         Ok(SqliteStorage { inner: Arc::new(inner) })
@@ -269,10 +271,11 @@ impl Storage for SqliteStorage {
 
     async fn create(&self, upload: NewUpload) -> Result<UploadInfo, StorageError> {
         self.blocking(move |inner| {
-            let info = db::insert(&mut inner.writer(), &upload)?;
+            let info = inner.writer.run(move |conn| db::insert(conn, &upload))?;
             if let Err(e) = files::create_empty(&inner.data_path(&info.id)) {
                 // An upload without its file is unusable: free the ID again.
-                if let Err(error) = db::delete(&mut inner.writer(), &info.id) {
+                let id = info.id.clone();
+                if let Err(error) = inner.writer.run(move |conn| db::delete(conn, &id)) {
                     tracing::warn!(id = %info.id, %error, "cannot delete the record of a failed create");
                 }
                 return Err(StorageError::Io(e));
@@ -306,7 +309,7 @@ impl Storage for SqliteStorage {
 
     async fn set_length(&self, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {
         let id = id.clone();
-        self.blocking(move |inner| db::set_length(&inner.writer(), &id, length)).await
+        self.blocking(move |inner| inner.writer.run(move |conn| db::set_length(conn, &id, length))).await
     }
 
     async fn concatenate(&self, final_id: &UploadId, partials: &[UploadInfo]) -> Result<UploadInfo, StorageError> {
@@ -345,7 +348,8 @@ impl Storage for SqliteStorage {
     async fn remove(&self, id: &UploadId, why: Removal) -> Result<(), StorageError> {
         let id = id.clone();
         self.blocking(move |inner| {
-            db::tombstone(&inner.writer(), &id, why)?;
+            let removed = id.clone();
+            inner.writer.run(move |conn| db::tombstone(conn, &removed, why))?;
             // The tombstone is committed; a file that cannot go now is an orphan that the
             // next open deletes.
             if let Err(error) = files::remove(&inner.data_path(&id)) {

@@ -106,12 +106,22 @@ pub(crate) fn append(
 
     // `committed` moves forward at each checkpoint; failures roll back to it, never further.
     let mut committed = current;
-    let received = receive(&file, offset, &mut rx, |end| {
-        if options.atomic {
-            return Ok(());
-        }
-        committed = commit(inner, &file, id, &committed, end, options)?;
-        Ok(())
+    let received = std::thread::scope(|scope| {
+        // A checkpoint (sync, then commit) runs beside the writing, so a long PATCH does
+        // not stop receiving while the disk catches up. One at a time: the next waits for
+        // the one before, so commits stay in order.
+        let mut in_flight: Option<std::thread::ScopedJoinHandle<'_, Result<UploadInfo, StorageError>>> = None;
+        let received = receive(&file, offset, &mut rx, |end| {
+            if options.atomic {
+                return Ok(());
+            }
+            land(&mut in_flight, &mut committed)?;
+            let from = committed.clone();
+            let file = &file;
+            in_flight = Some(scope.spawn(move || commit(inner, file, id, &from, end, options)));
+            Ok(())
+        });
+        land(&mut in_flight, &mut committed).map_err(ReceiveError::Storage).and(received)
     });
     // Closing the channel tells the async side to stop reading the body.
     drop(rx);
@@ -130,12 +140,27 @@ pub(crate) fn append(
             files::truncate_back(&file, base, id);
             return Err(StorageError::Io(e));
         }
-        Err(ReceiveError::Storage(e)) => return Err(e),
+        Err(ReceiveError::Storage(e)) => {
+            // A failed checkpoint cut the file back, but writing may have gone on after it.
+            files::truncate_back(&file, base, id);
+            return Err(e);
+        }
     };
     if end == base {
         return Ok(committed);
     }
     commit(inner, &file, id, &committed, end, options)
+}
+
+/// Waits for the checkpoint in flight, if any, and moves `committed` to what it committed.
+fn land(
+    in_flight: &mut Option<std::thread::ScopedJoinHandle<'_, Result<UploadInfo, StorageError>>>,
+    committed: &mut UploadInfo,
+) -> Result<(), StorageError> {
+    if let Some(checkpoint) = in_flight.take() {
+        *committed = checkpoint.join().unwrap_or_else(|_| Err(StorageError::other("a checkpoint panicked")))?;
+    }
+    Ok(())
 }
 
 /// Makes the bytes from `committed.offset` to `end` durable (per the durability mode) and
@@ -153,14 +178,15 @@ fn commit(
         // The offset may only cover bytes that are on disk, so the data goes first.
         let synced = file.sync_data().and_then(|()| {
             // The first bytes also need the file's directory entry to be durable.
-            if base == 0 { files::sync_dir(&inner.data_dir) } else { Ok(()) }
+            if base == 0 { inner.data_dir_sync.sync() } else { Ok(()) }
         });
         if let Err(e) = synced {
             files::truncate_back(file, base, id);
             return Err(StorageError::Io(e));
         }
     }
-    let result = db::advance(&inner.writer(), id, base, end, options.expires_at);
+    let (upload, expires_at) = (id.clone(), options.expires_at);
+    let result = inner.writer.run(move |conn| db::advance(conn, &upload, base, end, expires_at));
     match &result {
         Ok(_) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(id), id),
@@ -276,7 +302,7 @@ pub(crate) fn concatenate(
     }
 
     let copied = copy_parts(&file, sources).and_then(|()| match inner.durability {
-        Durability::Sync => file.sync_data().and_then(|()| files::sync_dir(&inner.data_dir)),
+        Durability::Sync => file.sync_data().and_then(|()| inner.data_dir_sync.sync()),
         Durability::Buffered => Ok(()),
     });
     if let Err(e) = copied {
@@ -284,7 +310,8 @@ pub(crate) fn concatenate(
         return Err(StorageError::Io(e));
     }
 
-    let committed = db::complete_final(&inner.writer(), final_id, total);
+    let upload = final_id.clone();
+    let committed = inner.writer.run(move |conn| db::complete_final(conn, &upload, total));
     match &committed {
         Ok(_) | Err(StorageError::AlreadyExists) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(final_id), final_id),

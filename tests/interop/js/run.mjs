@@ -13,6 +13,7 @@
 // the uploaded bytes with <file> itself, by downloading them from the server.
 
 import * as fs from 'node:fs'
+import * as net from 'node:net'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import * as tus from 'tus-js-client'
@@ -53,6 +54,50 @@ function recorder() {
       })
     },
   }
+}
+
+// A loopback TCP proxy to the server that forwards at most `bytesPerSecond` from the
+// client and stops reading while it is ahead (back-pressure), so a client can never get
+// far ahead of what the server has received: an abort at a given progress then always
+// lands mid-request, however fast or loaded the machine is. Resolves with the proxied
+// endpoint and a close function.
+function throttlingProxy(bytesPerSecond) {
+  const target = new URL(endpoint)
+  const sockets = new Set()
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname)
+    sockets.add(client).add(upstream)
+    const started = Date.now()
+    let forwarded = 0
+    client.on('data', (chunk) => {
+      forwarded += chunk.length
+      const ahead = forwarded / bytesPerSecond - (Date.now() - started) / 1000
+      if (!upstream.write(chunk) || ahead > 0) {
+        client.pause()
+        const resume = () => setTimeout(() => client.resume(), Math.max(0, ahead * 1000))
+        if (upstream.writableNeedDrain) upstream.once('drain', resume)
+        else resume()
+      }
+    })
+    upstream.pipe(client)
+    client.on('end', () => upstream.end())
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+    client.on('close', () => upstream.destroy())
+  })
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const proxied = new URL(endpoint)
+      proxied.port = String(server.address().port)
+      resolve({
+        endpoint: proxied.toString(),
+        close: () => {
+          for (const s of sockets) s.destroy()
+          server.close()
+        },
+      })
+    })
+  })
 }
 
 // Runs one upload to completion (or to its first error) and resolves with its URL.
@@ -169,13 +214,16 @@ const scenarios = {
   // given the upload URL: the server must have kept what it received.
   async 'resume-mid-request'() {
     const size = fs.statSync(file).size
+    // 32 MiB/s: the 48 MiB PATCH takes 1.5 s through the proxy, so the abort at 16 MiB
+    // sent cannot come after the server has everything.
+    const proxy = await throttlingProxy(32 * MiB)
     let firstUrl = null
     await new Promise((resolve, reject) => {
       let aborted = false
       // A file stream (read in slices from the path) reports progress for every piece it
       // writes, so the abort lands in the middle of the one big PATCH.
       const u = new tus.Upload(fs.createReadStream(file), {
-        endpoint,
+        endpoint: proxy.endpoint,
         retryDelays: [],
         onError: reject,
         onSuccess: () => reject(new Error('the first instance finished although it was aborted')),
@@ -189,7 +237,10 @@ const scenarios = {
       })
       u.start()
     })
+    proxy.close()
     check(firstUrl, 'no upload URL before the abort')
+    // The URL points at the proxy: resume directly against the server.
+    firstUrl = new URL(new URL(firstUrl).pathname, endpoint).toString()
     // Give the server a moment to notice the closed connection and persist.
     await new Promise((r) => setTimeout(r, 500))
 

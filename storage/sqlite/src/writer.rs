@@ -1,0 +1,243 @@
+//! The writer connection, on a thread of its own, committing the changes of concurrent
+//! callers together ("group commit").
+//!
+//! With `synchronous = FULL` every SQLite commit costs an `fsync` of the WAL. Under load
+//! (many small uploads at once) those syncs, not the SQL, bound the request rate, so the
+//! thread takes every change that is waiting, runs each in a savepoint of one transaction,
+//! and commits them with one sync. A change that fails rolls back its savepoint only; the
+//! others still commit. Nobody hears back before the commit that holds their change is
+//! done, so an answer still means "durable" exactly as before.
+
+use crate::db::db_err;
+use rusqlite::Connection;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
+use tus_core::StorageError;
+
+/// At most this many changes share one commit, so that one commit never grows without bound.
+const MAX_BATCH: usize = 256;
+
+/// A change waiting for the writer thread.
+trait Job: Send {
+    /// Runs the change inside the open transaction; what it returns is answered after the commit.
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer>;
+    /// Answers without running: the transaction could not even begin.
+    fn refuse(self: Box<Self>, why: &rusqlite::Error);
+}
+
+/// A change's outcome, held back until its transaction is committed (or not).
+trait Answer: Send {
+    fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
+}
+
+struct Change<T, F> {
+    work: F,
+    reply: SyncSender<Result<T, StorageError>>,
+}
+
+struct Outcome<T> {
+    result: Result<T, StorageError>,
+    reply: SyncSender<Result<T, StorageError>>,
+}
+
+/// The error every change of a batch gets when the batch cannot commit. Each gets its own
+/// value (errors do not clone), keeping "busy" recognisable as temporary.
+fn batch_failed(why: &rusqlite::Error) -> StorageError {
+    match why.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StorageError::Unavailable(format!("the upload database is busy: {why}").into())
+        }
+        _ => StorageError::other(format!("cannot commit to the upload database: {why}")),
+    }
+}
+
+impl<T, F> Job for Change<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
+        let Change { work, reply } = *self;
+        let result = match conn.execute_batch("SAVEPOINT change") {
+            Err(e) => Err(db_err(e)),
+            Ok(()) => {
+                let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
+                    .unwrap_or_else(|_| Err(StorageError::other("a database change panicked")));
+                let end = if result.is_ok() { "RELEASE change" } else { "ROLLBACK TO change; RELEASE change" };
+                match conn.execute_batch(end) {
+                    Ok(()) => result,
+                    // The savepoint cannot end: the transaction is unusable, and its commit fails too.
+                    Err(e) => Err(db_err(e)),
+                }
+            }
+        };
+        Box::new(Outcome { result, reply })
+    }
+
+    fn refuse(self: Box<Self>, why: &rusqlite::Error) {
+        // A caller that went away does not need an answer.
+        let _ = self.reply.send(Err(batch_failed(why)));
+    }
+}
+
+impl<T: Send + 'static> Answer for Outcome<T> {
+    fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>) {
+        let result = match (self.result, commit) {
+            (Ok(_), Err(why)) => Err(batch_failed(why)),
+            // A change that failed was rolled back already; its own error says more.
+            (result, _) => result,
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The one writer connection of a storage, behind a thread that group-commits.
+pub(crate) struct GroupWriter {
+    jobs: Mutex<Option<Sender<Box<dyn Job>>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for GroupWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupWriter").finish_non_exhaustive()
+    }
+}
+
+impl GroupWriter {
+    /// Moves `conn` onto a new writer thread.
+    pub(crate) fn spawn(conn: Connection) -> Result<Self, StorageError> {
+        let (jobs, queue) = channel();
+        let thread = std::thread::Builder::new()
+            .name("tus-sqlite-writer".into())
+            .spawn(move || serve(&conn, &queue))
+            .map_err(StorageError::Io)?;
+        Ok(Self { jobs: Mutex::new(Some(jobs)), thread: Some(thread) })
+    }
+
+    /// Runs `work` on the writer connection inside a transaction and waits until it is
+    /// committed. Blocks: call it from a blocking context.
+    pub(crate) fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let (reply, answer) = sync_channel(1);
+        let job: Box<dyn Job> = Box::new(Change { work, reply });
+        let sent = match &*self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(StorageError::other("the upload database writer has stopped"));
+        }
+        answer.recv().unwrap_or_else(|_| Err(StorageError::other("the upload database writer stopped mid-change")))
+    }
+}
+
+impl Drop for GroupWriter {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after the changes already sent; joining it
+        // closes the connection before the storage is gone (a reopen sees a clean WAL).
+        self.jobs.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the upload database writer thread panicked");
+        }
+    }
+}
+
+/// The writer thread: waits for a change, takes every other one that is waiting, and
+/// commits them together.
+fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // IMMEDIATE: take the write lock now (waiting out other processes up to the busy
+        // timeout) rather than fail half-way through the batch.
+        if let Err(why) = conn.execute_batch("BEGIN IMMEDIATE") {
+            for job in batch {
+                job.refuse(&why);
+            }
+            continue;
+        }
+        let answers: Vec<_> = batch.into_iter().map(|job| job.run(conn)).collect();
+        let committed = conn.execute_batch("COMMIT");
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for answer in answers {
+            answer.send(committed.as_ref().map(|_| ()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    fn writer(dir: &std::path::Path) -> GroupWriter {
+        let conn = Connection::open(dir.join("t.db")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)").unwrap();
+        GroupWriter::spawn(conn).unwrap()
+    }
+
+    fn count(dir: &std::path::Path) -> i64 {
+        Connection::open(dir.join("t.db")).unwrap().query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn concurrent_changes_all_commit_and_a_failing_one_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Arc::new(writer(dir.path()));
+        let start = Arc::new(Barrier::new(32));
+        let threads: Vec<_> = (0..32)
+            .map(|i| {
+                let (writer, start) = (Arc::clone(&writer), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    writer.run(move |conn| {
+                        conn.execute("INSERT INTO t (v) VALUES (?1)", [i]).map_err(db_err)?;
+                        // Every fourth change inserts, then fails: its row must not stay.
+                        if i % 4 == 0 { Err(StorageError::other("refused")) } else { Ok(i) }
+                    })
+                })
+            })
+            .collect();
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result.is_ok(), i % 4 != 0, "change {i}: {result:?}");
+        }
+        drop(writer);
+        assert_eq!(count(dir.path()), 24);
+    }
+
+    #[test]
+    fn a_panicking_change_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(dir.path());
+        let panicked = writer.run(|_| -> Result<(), StorageError> { panic!("boom") });
+        assert!(panicked.is_err());
+        writer.run(|conn| conn.execute("INSERT INTO t (v) VALUES (1)", []).map_err(db_err)).unwrap();
+        drop(writer);
+        assert_eq!(count(dir.path()), 1);
+    }
+
+    #[test]
+    fn an_answer_comes_only_after_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(dir.path());
+        writer.run(|conn| conn.execute("INSERT INTO t (v) VALUES (7)", []).map_err(db_err)).unwrap();
+        // Another connection sees the row as soon as `run` returned, without closing the writer.
+        assert_eq!(count(dir.path()), 1);
+    }
+}
