@@ -27,7 +27,13 @@
 //! Every size is an environment variable (see [`config::Config`]). The result is a markdown
 //! table on stdout; progress goes to stderr. A missed target is reported, not failed; an
 //! incorrect upload or a failed scenario makes the process exit non-zero.
+//!
+//! A second bench target, `cargo bench -p tus-bench --bench adapters` ([`adapters`]), runs
+//! scenarios (a) and (b) through each framework adapter (axum, actix-web, warp) beside the
+//! bare tower service, and reports each adapter's ratio to it.
 
+pub mod adapters;
+pub mod apps;
 pub mod ceiling;
 pub mod client;
 pub mod client_bench;
@@ -558,7 +564,7 @@ impl Bench {
 ///   seconds costs a host fault per page: page-cache-bound runs were up to 3× slower at
 ///   random, depending on what ran just before. Page cache freed just now is reused at once
 ///   (anonymous memory freed by a process does not have this effect).
-fn settle(dir: &Path, bytes: u64, pattern: &Pattern) {
+pub(crate) fn settle(dir: &Path, bytes: u64, pattern: &Pattern) {
     if let Err(e) = Command::new("sync").status() {
         eprintln!("   note: cannot run sync: {e}");
     }
@@ -601,7 +607,7 @@ fn truncate_files(dir: &Path) {
 }
 
 /// `1 GiB`, `8 MiB`, `16 KiB` or `N B`.
-fn size_text(bytes: u64) -> String {
+pub(crate) fn size_text(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     UNITS
         .iter()
@@ -611,6 +617,28 @@ fn size_text(bytes: u64) -> String {
 
 /// The one-line description of the machine, and the sizes used.
 fn header(config: &Config) -> String {
+    let title = if config.smoke {
+        "smoke run (tiny sizes: use cargo bench for figures)"
+    } else {
+        "tus server vs bare hyper ceiling"
+    };
+    format!(
+        "## tus-bench: {title}\n\n{}\nsizes: (a) {} in {} PATCHes and in one PATCH, {} run(s); (b) {} × {} at \
+         concurrency {}; (c) {:.1} s at concurrency {}",
+        machine(config),
+        size_text(config.big_size),
+        size_text(config.chunk_size),
+        config.runs,
+        config.small_count,
+        size_text(config.small_size),
+        config.concurrency,
+        config.head_duration.as_secs_f64(),
+        config.concurrency,
+    )
+}
+
+/// The machine the benchmark runs on: CPUs, kernel, scratch filesystem and the date.
+pub(crate) fn machine(config: &Config) -> String {
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -630,31 +658,13 @@ fn header(config: &Config) -> String {
         .and_then(|out| String::from_utf8(out.stdout).ok())
         .map_or_else(|| "unknown date".to_owned(), |d| d.trim().to_owned());
     let filesystem = filesystem_of(&config.scratch).unwrap_or_else(|| "?".to_owned());
-    let title = if config.smoke {
-        "smoke run (tiny sizes: use cargo bench for figures)"
-    } else {
-        "tus server vs bare hyper ceiling"
-    };
-    format!(
-        "## tus-bench: {title}\n\n\
-         machine: nproc {cpus} ({model}), Linux {kernel}, scratch on {filesystem}, {date}\n\
-         sizes: (a) {} in {} PATCHes and in one PATCH, {} run(s); (b) {} × {} at concurrency {}; \
-         (c) {:.1} s at concurrency {}",
-        size_text(config.big_size),
-        size_text(config.chunk_size),
-        config.runs,
-        config.small_count,
-        size_text(config.small_size),
-        config.concurrency,
-        config.head_duration.as_secs_f64(),
-        config.concurrency,
-    )
+    format!("machine: nproc {cpus} ({model}), Linux {kernel}, scratch on {filesystem}, {date}")
 }
 
 /// The filesystem type holding `path` (the longest matching mount point in `/proc/mounts`).
 /// With ext4, says whether it has a journal (`ext4 (no journal)`), which changes both the
 /// cost of `fsync` and how file creation behaves after many deletions (see `truncate_files`).
-fn filesystem_of(path: &Path) -> Option<String> {
+pub(crate) fn filesystem_of(path: &Path) -> Option<String> {
     let path = path.canonicalize().ok()?;
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
     let (device, kind) = mounts

@@ -27,7 +27,8 @@ pub enum Unit {
 }
 
 impl Unit {
-    fn format(self, value: f64) -> String {
+    /// The value with its unit, e.g. `950 MB/s`.
+    pub fn format(self, value: f64) -> String {
         match self {
             Self::MegabytesPerSecond => format!("{value:.0} MB/s"),
             Self::CpuSecondsPerGib => format!("{value:.2} CPU-s/GiB"),

@@ -3,6 +3,7 @@
 //! are its own). The child announces its URL as the first `http://` line on stdout and
 //! exits when its stdin closes, so it never outlives the benchmark.
 
+use crate::apps::App;
 use crate::{Durability, ceiling};
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// The environment variable that makes the bench executable a server: `tus` or `ceiling`.
+/// The environment variable that makes the bench executable a server: `tus`, `ceiling`, or
+/// one of the adapters benchmark's apps (`bare`, `axum`, `actix`, `warp`).
 pub const ROLE_VAR: &str = "TUS_BENCH_ROLE";
 
 /// Which server a child process runs.
@@ -20,6 +22,9 @@ pub enum Role {
     Tus,
     /// The bare hyper ceiling ([`crate::ceiling`]).
     Ceiling,
+    /// tus-core served by the bare tower service or through a framework adapter
+    /// ([`crate::apps`]).
+    App(App),
 }
 
 impl Role {
@@ -28,7 +33,13 @@ impl Role {
         match self {
             Self::Tus => "tus",
             Self::Ceiling => "ceiling",
+            Self::App(app) => app.as_str(),
         }
+    }
+
+    /// Whether the server speaks tus (every role but the ceiling).
+    pub fn speaks_tus(self) -> bool {
+        self != Self::Ceiling
     }
 }
 
@@ -41,7 +52,10 @@ pub fn run_from_env() -> Option<ExitCode> {
     let result = match role.as_str() {
         "tus" => run_tus(&args),
         "ceiling" => run_ceiling(&args),
-        other => Err(format!("unknown {ROLE_VAR} {other:?} (use tus or ceiling)")),
+        other => match App::from_name(other) {
+            Some(app) => crate::apps::serve(app, &args),
+            None => Err(format!("unknown {ROLE_VAR} {other:?} (use tus, ceiling, bare, axum, actix or warp)")),
+        },
     };
     Some(match result {
         Ok(()) => ExitCode::SUCCESS,

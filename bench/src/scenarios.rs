@@ -195,7 +195,7 @@ pub async fn big_upload(
     let sampler = Sampler::start(server.pid())?;
     let start = Instant::now();
     let mut location = None;
-    if role == Role::Tus {
+    if role.speaks_tus() {
         let answer = conn.send(creation_request(&conn, server.path(), pattern, size, 0)?).await?;
         expect_status(&answer, StatusCode::CREATED, "creation POST")?;
         location = Some(location_path(&answer)?);
@@ -289,7 +289,7 @@ pub async fn small_uploads(
                 let mut latencies = Vec::new();
                 while next.fetch_add(1, Ordering::Relaxed) < count {
                     let sent = Instant::now();
-                    if role == Role::Tus {
+                    if role.speaks_tus() {
                         let answer = conn.send(creation_request(&conn, &path, &pattern, size, size)?).await?;
                         expect_status(&answer, StatusCode::CREATED, "creation-with-upload POST")?;
                         expect_offset(&answer, size, "creation-with-upload POST")?;
@@ -411,7 +411,7 @@ pub async fn heads(
         connections.push(Connection::open(server.addr()).await?);
     }
     let path = match role {
-        Role::Tus => {
+        Role::Tus | Role::App(_) => {
             let conn = &mut connections[0];
             let answer = conn.send(creation_request(conn, server.path(), pattern, size, size)?).await?;
             expect_status(&answer, StatusCode::CREATED, "creation-with-upload POST")?;
@@ -432,7 +432,7 @@ pub async fn heads(
                     let head = conn.request(Method::HEAD, &path).header("Tus-Resumable", TUS_VERSION);
                     let answer = conn.send(head.body(pattern.empty())?).await?;
                     expect_status(&answer, StatusCode::OK, "HEAD")?;
-                    if role == Role::Tus {
+                    if role.speaks_tus() {
                         expect_offset(&answer, size, "HEAD")?;
                     }
                     answered += 1;

@@ -8,6 +8,38 @@
 //! anything else fails with a message saying so.
 //!
 //! The suite cannot send a bearer token yet, so the app runs without `API_TOKEN`.
+//!
+//! # Why 57 of the suite's 120 checks
+//!
+//! The in-process runs of the suite (`tests/tests/conformance.rs`) execute all 120 checks
+//! (A14.3, `kill -9`, is the CLI's `cli/tests/crash.rs`) on servers the suite builds
+//! itself, so a check can configure its server and look behind the HTTP interface. An
+//! example app is a separate process with one fixed configuration that the suite reaches
+//! only over HTTP ([`Deployment::external`]); a check that asks for more fails loudly
+//! rather than skipping. The 63 checks not listed in
+//! [`conformance_checks!`](crate::conformance_checks):
+//!
+//! - **46 need a configuration other than tus-core's defaults**: a maximum size,
+//!   expiration, an extension switched off, hooks scripted by the suite, short lock or
+//!   body-idle timeouts, CORS origins, trusted proxy headers, a public URL, sequential IDs,
+//!   a metadata limit, a checksum algorithm list, downloads off. Many of them also need an
+//!   in-process handle: the lock backend (A4.14, A5.5, A14.1, A14.4), a second instance on
+//!   the same storage (A4.12), a shutdown and restart (A14.2), the janitor (A8.6–A8.8).
+//!   They are A1.1, A1.2, A2.2, A2.3, A2.4, A2.6, A2.7, A3.8, A4.11, A4.12, A4.13, A4.14,
+//!   A5.5, A6.6, A6.11, A6.13, A7.1, A7.5, A7.6, A7.10, A7.11, A8.1–A8.8, A9.4, A9.8,
+//!   A10.5, A10.6, A10.7, A11.1, A11.10, A11.13, A12.4, A12.5, A12.6, A13.2, A13.3, A13.4,
+//!   A14.1, A14.2, A14.4. The apps take no such settings: they show how to mount tus in a
+//!   framework, they are not configurable servers.
+//! - **17 run on the defaults but read the hook event log**, to prove that a refused
+//!   request created nothing or that an event fired exactly once: A1.4, A1.7, A6.1, A6.3,
+//!   A6.4, A6.5, A6.7, A6.9, A7.3, A7.8, A10.2, A11.9, A11.11, A11.12, A11.14, A11.15,
+//!   A13.5 (which also lists the storage directory). The app's only record of events is
+//!   its `post_finish` list, which cannot show that nothing was created, and the suite
+//!   has no way to skip just that assertion.
+//!
+//! All 63 run in-process against the tus-core that the adapters wrap; what the adapters
+//! add (request and response conversion, streaming, disconnects) is covered by the 57 here,
+//! the scenarios of [`crate::scenarios`] and the real clients of [`crate::interop`].
 
 use crate::server::Server;
 use async_trait::async_trait;

@@ -11,6 +11,9 @@
 //!   with its own binary.
 //! - [`conformance`] runs the black-box conformance suite (`tus-conformance`) against an
 //!   app's binary: [`conformance_checks!`] makes one test per check.
+//! - [`interop`] runs the real tus clients (tus-js-client, tuspy) against a server and
+//!   compares what they uploaded by SHA-256: [`interop_tests!`] makes one test per
+//!   scenario, for the example apps and for the `tus` binary.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -19,6 +22,7 @@ mod client;
 pub mod conformance;
 mod data;
 mod hooks;
+pub mod interop;
 pub mod scenarios;
 mod server;
 

@@ -72,6 +72,11 @@ impl Server {
         self.data_dir.path()
     }
 
+    /// The bearer token the server was started with (`API_TOKEN`), if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// A client that sends the server's token.
     pub fn client(&self) -> Client {
         Client::new(self.addr, self.token.clone())

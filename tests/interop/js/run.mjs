@@ -1,7 +1,11 @@
 // Drives a tus server with tus-js-client (its Node build) for the process-level tests
-// of the `tus` binary (cli/tests/interop_js.rs).
+// of the `tus` binary (cli/tests/interop_js.rs) and of the example apps
+// (examples/*-app/tests/interop.rs), run by examples/harness/src/interop.rs.
 //
-//   node run.mjs <scenario> <endpoint> <file> [workdir]
+//   [TUS_BEARER_TOKEN=token] node run.mjs <scenario> <endpoint> <file> [workdir]
+//
+// With TUS_BEARER_TOKEN set, every request (uploads, terminations) carries
+// `Authorization: Bearer <token>`.
 //
 // Uploads <file> to <endpoint> the way <scenario> says, checks what the client saw,
 // and prints one line `RESULT {json}` (the upload URL and what was observed) on
@@ -16,6 +20,13 @@ import * as tus from 'tus-js-client'
 
 const MiB = 1024 * 1024
 const [scenario, endpoint, file, workdir = path.dirname(file ?? '.')] = process.argv.slice(2)
+
+// Every Upload and Upload.terminate merges tus.defaultOptions into its own options, so the
+// token reaches every request of every scenario without each one passing it.
+const bearer = process.env.TUS_BEARER_TOKEN
+if (bearer) {
+  tus.defaultOptions.headers = { ...tus.defaultOptions.headers, Authorization: `Bearer ${bearer}` }
+}
 
 function fail(message) {
   throw new Error(`${scenario}: ${message}`)

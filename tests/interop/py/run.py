@@ -1,7 +1,10 @@
 """Drives a tus server with tuspy for the process-level tests of the `tus` binary
-(cli/tests/interop_py.rs).
+(cli/tests/interop_py.rs) and of the example apps (examples/*-app/tests/interop.rs), run
+by examples/harness/src/interop.rs.
 
-    python run.py <scenario> <endpoint> <file> [workdir]
+    [TUS_BEARER_TOKEN=token] python run.py <scenario> <endpoint> <file> [workdir]
+
+With TUS_BEARER_TOKEN set, every request carries `Authorization: Bearer <token>`.
 
 Uploads <file> to <endpoint> the way <scenario> says, checks what the client saw, and
 prints one line `RESULT {json}` (the upload URL and what was observed) on success. Any
@@ -24,6 +27,14 @@ from tusclient.storage import filestorage
 from tusclient.uploader import Uploader
 
 MiB = 1024 * 1024
+
+# Headers of every request: the bearer token, when the server wants one.
+HEADERS = {"Authorization": f"Bearer {os.environ['TUS_BEARER_TOKEN']}"} if os.environ.get("TUS_BEARER_TOKEN") else {}
+
+
+def new_client(endpoint):
+    """A tuspy client that sends HEADERS with every request."""
+    return tus_client.TusClient(endpoint, headers=dict(HEADERS))
 
 
 class Failure(Exception):
@@ -70,7 +81,7 @@ class RecordingSession:
 
 
 def small(endpoint, path, workdir):
-    client = tus_client.TusClient(endpoint)
+    client = new_client(endpoint)
     with RecordingSession() as rec:
         uploader = client.uploader(path, metadata={"filename": os.path.basename(path)})
         uploader.upload()
@@ -83,7 +94,7 @@ def small(endpoint, path, workdir):
 
 def chunked(endpoint, path, workdir):
     size = os.path.getsize(path)
-    client = tus_client.TusClient(endpoint)
+    client = new_client(endpoint)
     with RecordingSession() as rec:
         uploader = client.uploader(path, chunk_size=5 * MiB)
         uploader.upload()
@@ -98,7 +109,7 @@ def resume_storage(endpoint, path, workdir):
     chunk = 4 * MiB
     check(os.path.getsize(path) > 3 * chunk, "the file for this scenario must be larger than 12 MiB")
     storage = filestorage.FileStorage(storage_path)
-    first = tus_client.TusClient(endpoint).uploader(path, chunk_size=chunk, store_url=True, url_storage=storage)
+    first = new_client(endpoint).uploader(path, chunk_size=chunk, store_url=True, url_storage=storage)
     first.upload(stop_at=3 * chunk)
     check(first.offset == 3 * chunk, f"first uploader stopped at {first.offset}")
     first_url = first.url
@@ -106,7 +117,7 @@ def resume_storage(endpoint, path, workdir):
 
     storage = filestorage.FileStorage(storage_path)
     with RecordingSession() as rec:
-        second = tus_client.TusClient(endpoint).uploader(
+        second = new_client(endpoint).uploader(
             path, chunk_size=chunk, store_url=True, url_storage=storage
         )
         check(second.url == first_url, f"stored URL {second.url} != {first_url}")
@@ -123,11 +134,11 @@ def resume_url(endpoint, path, workdir):
     """Stop part-way; a new uploader given `url=` asks the server for the offset and goes on."""
     chunk = 1 * MiB
     check(os.path.getsize(path) > 2 * chunk, "the file for this scenario must be larger than 2 MiB")
-    first = tus_client.TusClient(endpoint).uploader(path, chunk_size=chunk)
+    first = new_client(endpoint).uploader(path, chunk_size=chunk)
     first.upload(stop_at=2 * chunk)
     url = first.url
     with RecordingSession() as rec:
-        second = tus_client.TusClient(endpoint).uploader(path, url=url, chunk_size=chunk)
+        second = new_client(endpoint).uploader(path, url=url, chunk_size=chunk)
         check(second.offset == 2 * chunk, f"the server reports offset {second.offset}, not {2 * chunk}")
         second.upload()
     check(rec.count("POST") == 0, "the resuming uploader created a new upload")
@@ -140,7 +151,7 @@ def checksum(endpoint, path, workdir):
     size = os.path.getsize(path)
     chunk = 1 * MiB
     with RecordingSession() as rec:
-        uploader = tus_client.TusClient(endpoint).uploader(path, chunk_size=chunk, upload_checksum=True)
+        uploader = new_client(endpoint).uploader(path, chunk_size=chunk, upload_checksum=True)
         uploader.upload()
     patches = [r for r in rec.requests if r["method"] == "PATCH"]
     check(len(patches) == -(-size // chunk), f"expected {-(-size // chunk)} PATCHes, saw {len(patches)}")
@@ -150,7 +161,7 @@ def checksum(endpoint, path, workdir):
         # The digest of different bytes: a server that verifies must refuse the chunk.
         CHECKSUM_ALGORITHM_PAIR = ("sha1", lambda data: hashlib.sha1(data + b"!"))
 
-    client = tus_client.TusClient(endpoint)
+    client = new_client(endpoint)
     liar = LyingUploader(path, client=client, chunk_size=chunk, upload_checksum=True)
     status = None
     try:
@@ -164,7 +175,7 @@ def checksum(endpoint, path, workdir):
 
 
 def metadata(endpoint, path, workdir):
-    uploader = tus_client.TusClient(endpoint).uploader(
+    uploader = new_client(endpoint).uploader(
         path,
         metadata={
             "filename": "résumé 履歴書 🚀.txt",
@@ -179,7 +190,7 @@ def metadata(endpoint, path, workdir):
 
 def async_chunked(endpoint, path, workdir):
     """The aiohttp-based AsyncUploader, in 2 MiB chunks with checksums."""
-    uploader = tus_client.TusClient(endpoint).async_uploader(path, chunk_size=2 * MiB, upload_checksum=True)
+    uploader = new_client(endpoint).async_uploader(path, chunk_size=2 * MiB, upload_checksum=True)
     asyncio.run(uploader.upload())
     check(uploader.offset == os.path.getsize(path), f"client offset {uploader.offset}")
     return {"url": uploader.url}
