@@ -172,3 +172,5 @@ conformance!(memory_wrapped, Backend::Memory, Mode::Wrapped);
 conformance!(sqlite_standalone, Backend::Sqlite, Mode::Standalone);
 #[cfg(feature = "sqlite")]
 conformance!(sqlite_wrapped, Backend::Sqlite, Mode::Wrapped);
+#[cfg(feature = "s3")]
+conformance!(s3_standalone, Backend::S3, Mode::Standalone);
