@@ -24,11 +24,11 @@ mod hooks;
 mod server;
 mod transfer;
 
-pub use args::{LockArg, StorageArg};
 pub use args::{
     CleanupArgs, Cli, ClientArgs, Command, DeleteArgs, DurabilityArg, ExpirationMode, InfoArgs, ServeArgs, UploadArgs,
     parse_duration, parse_header, parse_metadata, parse_public_url, parse_size,
 };
+pub use args::{LockArg, StorageArg};
 pub use cleanup::cleanup;
 pub use hooks::HookArgs;
 pub use server::Server;

@@ -80,7 +80,10 @@ async fn upload_resume_checksum_deferred_terminate_on_s3() {
     patch_all(&server, &path, &data, 0, 700 * KIB).await;
     assert_eq!(sha256(&server.download(&path).await), sha256(&data), "downloaded bytes");
     let id = path.rsplit('/').next().unwrap().to_owned();
-    assert!(keys(&client, "uploads", "tus/").await.contains(&format!("tus/{id}")), "the object is named after the upload");
+    assert!(
+        keys(&client, "uploads", "tus/").await.contains(&format!("tus/{id}")),
+        "the object is named after the upload"
+    );
 
     // A server killed mid-PATCH: a new one on the same bucket resumes, bytes intact.
     let data = test_data(2 * MIB, 2);

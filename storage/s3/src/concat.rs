@@ -69,7 +69,7 @@ pub(crate) async fn assemble(
             (Some(rest), Some(_)) => assembly.upload(rest).await?,
             (Some(rest), None) => {
                 let body = rest.finish().await?;
-                objects.put(&key, body.stream().await?, body.len()).await?;
+                objects.put_buffered(&key, &body).await?;
             }
             (None, None) => objects.put(&key, Default::default(), 0).await?,
             (None, Some(_)) => {}

@@ -10,7 +10,7 @@
 //!   ([`S3StorageBuilder::max_buffered_bytes`]) allows, and in temporary files otherwise.
 //! - **Part sizes fit S3's limits.** A known `Upload-Length` gets one part size, large
 //!   enough that 10,000 parts hold it; a deferred length starts at the preferred size and
-//!   doubles every 1,000 parts. [`S3StorageBuilder::fixed_part_size`] makes every part the
+//!   doubles every 900 parts. [`S3StorageBuilder::fixed_part_size`] makes every part the
 //!   same size for stores that need it.
 //! - **Bytes below a part** (a PATCH that ends mid-part) go to an incomplete-part object,
 //!   read back in front of the next PATCH's body.
@@ -59,8 +59,8 @@ mod sizing;
 mod state;
 mod write;
 
-pub use config::{S3Connection, S3SetupError, client_from_env};
 pub use aws_sdk_s3;
+pub use config::{S3Connection, S3SetupError, client_from_env};
 pub use sizing::{S3_MAX_OBJECT_SIZE, S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART_SIZE};
 
 use crate::buffer::BufferPool;
@@ -337,7 +337,9 @@ impl Storage for S3Storage {
         if let Some(length) = info.length {
             let max = self.max_upload_size();
             if length > max {
-                return Err(StorageError::other(format!("{length} bytes exceed this storage's largest upload ({max})")));
+                return Err(StorageError::other(format!(
+                    "{length} bytes exceed this storage's largest upload ({max})"
+                )));
             }
         }
         let (part_size, growing) = self.inner.sizing.plan(info.length);
@@ -429,12 +431,13 @@ impl Storage for S3Storage {
             return Err(StorageError::other("the upload is not complete"));
         }
         let objects = &self.inner.objects;
-        let body = objects.get(&objects.data_key(id.as_str()), Some(range.start..end)).await.map_err(|failure| {
-            match failure {
-                error::Failure::NotFound => StorageError::other("the upload's object is missing"),
-                other => other.into(),
-            }
-        })?;
+        let body =
+            objects.get(&objects.data_key(id.as_str()), Some(range.start..end)).await.map_err(
+                |failure| match failure {
+                    error::Failure::NotFound => StorageError::other("the upload's object is missing"),
+                    other => other.into(),
+                },
+            )?;
         let stream = futures_util::stream::unfold(Some(body), |body| async move {
             let mut body = body?;
             match body.next().await {

@@ -74,7 +74,10 @@ impl Moto {
     pub fn create_bucket_blocking(&self, bucket: &str) {
         use std::io::{Read as _, Write as _};
         let deadline = Instant::now() + Duration::from_secs(60);
-        let request = format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port);
+        let request = format!(
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        );
         loop {
             let answer = TcpStream::connect(("127.0.0.1", self.port)).and_then(|mut stream| {
                 stream.set_read_timeout(Some(Duration::from_secs(10)))?;

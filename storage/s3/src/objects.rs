@@ -4,12 +4,12 @@
 //! state lives in `PREFIX.tus/info/ID` and the bytes after its last part in
 //! `PREFIX.tus/part/ID/TOKEN`. IDs never contain `/`, so no ID's keys collide with another's.
 
+use crate::buffer::PartBody;
 use crate::error::{Failure, body_error, classify, fail};
 use crate::state::UploadState;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::Bytes;
 use std::time::SystemTime;
 use tus_core::StorageError;
 
@@ -111,6 +111,12 @@ impl Objects {
             .await
             .map_err(fail("PutObject"))?;
         Ok(())
+    }
+
+    /// Stores a finished part buffer in `key` (the buffer, and its temporary file, live
+    /// until the request is done).
+    pub(crate) async fn put_buffered(&self, key: &str, body: &PartBody) -> Result<(), StorageError> {
+        self.put(key, body.stream().await?, body.len()).await
     }
 
     /// Deletes `key` (deleting a missing key succeeds).
@@ -302,9 +308,4 @@ impl Objects {
             }
         }
     }
-}
-
-/// Reads a whole (small) body into memory.
-pub(crate) async fn collect(body: ByteStream, what: &str) -> Result<Bytes, StorageError> {
-    Ok(body.collect().await.map_err(|e| body_error(what, e))?.into_bytes())
 }

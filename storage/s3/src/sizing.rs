@@ -12,7 +12,7 @@ pub const S3_MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * MIB;
 const MIB: u64 = 1024 * 1024;
 
 /// How many parts share one size before a deferred-length upload doubles it.
-const PARTS_PER_STEP: i32 = 1_000;
+const PARTS_PER_STEP: i32 = 900;
 
 /// How part sizes are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ impl Sizing {
     /// The first part size of a new upload, and whether sizes grow (deferred length).
     ///
     /// A known length gets one size for every part, large enough for 10,000 parts, rounded
-    /// up to a MiB. A deferred length starts at the preferred size and doubles every 1,000
+    /// up to a MiB. A deferred length starts at the preferred size and doubles every 900
     /// parts, which reaches S3's 5 TiB object limit well within 10,000 parts.
     pub(crate) fn plan(&self, length: Option<u64>) -> (u64, bool) {
         if self.fixed {
@@ -81,8 +81,8 @@ mod tests {
         assert!(growing);
         let total: u64 = (1..=S3_MAX_PARTS as i32).map(|n| part_size(first, growing, n)).sum();
         assert!(total >= S3_MAX_OBJECT_SIZE, "only {total} bytes in 10,000 parts");
-        assert_eq!(part_size(first, growing, 1000), first);
-        assert_eq!(part_size(first, growing, 1001), 2 * first);
+        assert_eq!(part_size(first, growing, 900), first);
+        assert_eq!(part_size(first, growing, 901), 2 * first);
     }
 
     #[test]

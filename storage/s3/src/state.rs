@@ -31,7 +31,7 @@ pub(crate) struct UploadState {
     pub(crate) removed: bool,
     /// The size of the first part, chosen at creation.
     pub(crate) part_size: u64,
-    /// Whether part sizes double every 1,000 parts (deferred length).
+    /// Whether part sizes double every 900 parts (deferred length).
     pub(crate) growing: bool,
     /// The multipart upload holding the parts, once the first part is uploaded.
     pub(crate) multipart: Option<String>,
@@ -151,11 +151,6 @@ impl UploadState {
         !self.removed
             && self.length != Some(self.offset)
             && matches!(&self.concat, Some(ConcatState::Final(ids)) if ids.iter().any(|id| id == partial))
-    }
-
-    /// The bytes held by uploaded parts.
-    pub(crate) fn parts_size(&self) -> u64 {
-        self.parts.iter().map(|p| p.size).sum()
     }
 }
 

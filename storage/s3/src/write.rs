@@ -157,23 +157,17 @@ impl<'a> PartWriter<'a> {
                     let parts = prior.iter().chain(&self.uploaded).map(|p| (p.number, p.etag.clone()));
                     self.objects.complete_multipart(&self.key, upload_id, parts).await?;
                 }
-                None => {
-                    let (body, len) = match self.buffer.take() {
-                        Some(buffer) => {
-                            let body = buffer.finish().await?;
-                            (body.stream().await?, body.len())
-                        }
-                        None => (Default::default(), 0),
-                    };
-                    self.objects.put(&self.key, body, len).await?;
-                }
+                None => match self.buffer.take() {
+                    Some(buffer) => self.objects.put_buffered(&self.key, &buffer.finish().await?).await?,
+                    None => self.objects.put(&self.key, Default::default(), 0).await?,
+                },
             }
             completed = true;
         } else if let Some(buffer) = self.buffer.take().filter(|b| !b.is_empty()) {
             let body = buffer.finish().await?;
             let token = crate::random_token();
             let key = self.objects.incomplete_key(&self.id, &token);
-            self.objects.put(&key, body.stream().await?, body.len()).await?;
+            self.objects.put_buffered(&key, &body).await?;
             incomplete = Some(IncompleteState { token, size: body.len() });
         }
         Ok(Written {
