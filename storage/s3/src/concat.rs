@@ -58,10 +58,10 @@ pub(crate) async fn assemble(
                     part.write(&chunk.map_err(|e| body_error("GetObject (partial)", e))?).await?;
                 }
                 pos += take;
-                if part.room() == 0 {
-                    if let Some(full) = buffer.take() {
-                        assembly.upload(full).await?;
-                    }
+                if part.room() == 0
+                    && let Some(full) = buffer.take()
+                {
+                    assembly.upload(full).await?;
                 }
             }
         }

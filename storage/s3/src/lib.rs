@@ -478,10 +478,10 @@ impl Storage for S3Storage {
     }
 
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
-        if let Some(after) = self.inner.stale_multipart_after {
-            if let Err(e) = self.abort_stale_multipart_uploads(after).await {
-                tracing::warn!(error = %e, "cannot abort stale multipart uploads");
-            }
+        if let Some(after) = self.inner.stale_multipart_after
+            && let Err(e) = self.abort_stale_multipart_uploads(after).await
+        {
+            tracing::warn!(error = %e, "cannot abort stale multipart uploads");
         }
         let mut expired = Vec::new();
         if limit == 0 {

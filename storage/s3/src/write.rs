@@ -181,10 +181,10 @@ impl<'a> PartWriter<'a> {
     /// Gives up: stops the parts in flight and aborts a multipart upload this writer started.
     pub(crate) async fn abandon(mut self) {
         self.in_flight.shutdown().await;
-        if let (true, Some(upload_id)) = (self.started_multipart, &self.multipart) {
-            if let Err(e) = self.objects.abort_multipart(&self.key, upload_id).await {
-                tracing::warn!(id = %self.id, error = %e, "cannot abort an abandoned multipart upload");
-            }
+        if let (true, Some(upload_id)) = (self.started_multipart, &self.multipart)
+            && let Err(e) = self.objects.abort_multipart(&self.key, upload_id).await
+        {
+            tracing::warn!(id = %self.id, error = %e, "cannot abort an abandoned multipart upload");
         }
     }
 }
