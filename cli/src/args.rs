@@ -15,6 +15,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // made once per process: boxing the serve flags would buy nothing
 pub enum Command {
     /// Serve tus uploads over HTTP/1.1 and h2c, stored in SQLite and plain files.
     Serve(ServeArgs),

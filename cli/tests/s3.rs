@@ -232,6 +232,8 @@ fn start_redis() -> Redis {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed and waited for when dropped, also when the start fails below.
+    let redis = Redis(child, port);
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let pong = TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut s| {
@@ -240,7 +242,7 @@ fn start_redis() -> Redis {
             s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
         });
         if pong {
-            return Redis(child, port);
+            return redis;
         }
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(20));
