@@ -24,6 +24,7 @@ die() { say "error: $*" >&2; exit 1; }
 digest() { sha256sum "$1" | cut -d' ' -f1; }
 
 "$root/scripts/redis.sh" install # redis-server for storage/redis and cli/tests/multi_instance.rs (no-op when present)
+"$root/scripts/moto.sh" install # moto 5.2.5 (S3 emulator) for storage/s3, cli/tests/s3.rs and tus-conformance --features s3
 
 # --- tus-js-client ----------------------------------------------------------------------
 command -v node >/dev/null 2>&1 || die "node is not installed (Node.js 18+ is needed)"
