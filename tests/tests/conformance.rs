@@ -3,7 +3,7 @@
 //! `<backend>_<mode>::<line>` (e.g. `memory_wrapped::a4_4_offset_mismatch_is_409_and_changes_nothing`).
 //!
 //! The SQLite runs come with the default `sqlite` feature; `--no-default-features` runs
-//! the in-memory ones alone.
+//! the in-memory ones alone. `--features s3` adds `s3_standalone` (S3Storage on moto).
 
 use tus_conformance::{Backend, InProcess, Mode};
 
