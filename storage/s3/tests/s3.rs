@@ -168,3 +168,27 @@ async fn stale_multipart_uploads_are_aborted() {
     let done = storage.append(&live, 10, &mut body(&rest), AppendOptions::new()).await.unwrap();
     assert!(done.is_complete(), "the live upload still completes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_part_size_caps_uploads_and_keeps_parts_equal() {
+    let moto = Moto::start_with_min_part_size(Some(4));
+    let bucket = "fixed";
+    let client = moto.create_bucket(bucket).await;
+    let storage =
+        S3Storage::builder(client.clone(), bucket).min_part_size(4).part_size(8).fixed_part_size(true).build().unwrap();
+    assert_eq!(storage.max_upload_size(), 80_000);
+    let too_big = NewUpload::new(id("too-big")).with_length(Some(80_001));
+    assert!(storage.create(too_big).await.is_err(), "more than 10,000 parts are refused");
+
+    // Appends of 5, 9 and 13 bytes: parts are always 8 bytes, the rest waits.
+    let bytes = data(27, 9);
+    let fixed = id("fixed");
+    let done = upload(&storage, fixed.clone(), &bytes, &[5, 14], None).await;
+    assert!(done.is_complete());
+    let read = read_all(storage.read(&fixed, 0..27).await.unwrap()).await;
+    assert_eq!(read, bytes);
+    // A multipart object's ETag ends with `-<number of parts>`.
+    let head = client.head_object().bucket(bucket).key(storage.data_key(&fixed)).send().await.unwrap();
+    let parts = head.e_tag.unwrap_or_default().trim_matches('"').rsplit_once('-').map(|(_, n)| n.to_owned());
+    assert_eq!(parts.as_deref(), Some("4"), "27 bytes in parts of 8: 8 + 8 + 8 + 3");
+}
