@@ -182,9 +182,9 @@ async fn expired_uploads_are_cleaned_up_on_s3() {
     assert_eq!(head.status, 410, "an expired upload is gone");
 }
 
-/// A missing bucket fails at startup with one clear line.
+/// A missing bucket, missing credentials or refused credentials fail at startup with one clear line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_bucket_fails_at_startup() {
+async fn missing_bucket_or_bad_credentials_fail_at_startup() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(common::tus_bin())
@@ -209,6 +209,21 @@ async fn missing_bucket_fails_at_startup() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("AWS_ACCESS_KEY_ID is not set"));
+
+    // Credentials the store refuses (moto checking them against its IAM).
+    let checking = Moto::start_with_env(None, &[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
+    let output = Command::new(common::tus_bin())
+        .args(["serve", "--port", "0", "--storage", "s3", "--bucket", "b", "--dir"])
+        .arg(dir.path())
+        .env("AWS_ENDPOINT_URL_S3", checking.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "wrong")
+        .env("AWS_SECRET_ACCESS_KEY", "wrong")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr.lines().find(|l| l.starts_with("tus: ")).unwrap_or_default();
+    assert!(line.contains("access to bucket \"b\" denied (check the credentials)"), "{stderr}");
 }
 
 // ---------------------------------------------------------------------------------------

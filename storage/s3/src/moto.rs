@@ -28,6 +28,15 @@ impl Moto {
     /// # Panics
     /// When moto cannot be installed or does not start within 5 minutes.
     pub fn start_with_min_part_size(min_part_size: Option<u64>) -> Self {
+        Self::start_with_env(min_part_size, &[])
+    }
+
+    /// Starts moto with extra environment variables, e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=0` to make it check credentials.
+    ///
+    /// # Panics
+    /// When moto cannot be installed or does not start within 5 minutes.
+    pub fn start_with_env(min_part_size: Option<u64>, env: &[(&str, &str)]) -> Self {
         let script = moto_script();
         let status = Command::new("bash").arg(&script).arg("install").status();
         assert!(status.is_ok_and(|s| s.success()), "`{} install` failed", script.display());
@@ -38,6 +47,7 @@ impl Moto {
             command.stderr(Stdio::null());
         }
         command.env("TUS_MOTO_PARENT_PID", std::process::id().to_string());
+        command.envs(env.iter().copied());
         if let Some(min) = min_part_size {
             command.env("S3_UPLOAD_PART_MIN_SIZE", min.to_string());
         }
