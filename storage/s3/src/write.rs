@@ -12,6 +12,7 @@ use crate::objects::{Condition, Objects};
 use crate::sizing::part_size;
 use crate::state::{IncompleteState, PartState, UploadState};
 use bytes::Bytes;
+use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tus_core::{AppendOptions, ChunkStream, StorageError, UploadInfo};
 
@@ -128,6 +129,25 @@ impl<'a> PartWriter<'a> {
         Ok(())
     }
 
+    /// Collects the part uploads that have finished, without waiting.
+    fn reap(&mut self) -> Result<(), StorageError> {
+        while let Some(done) = self.in_flight.try_join_next() {
+            match done {
+                Ok(part) => self.uploaded.push(part?),
+                Err(join) => return Err(StorageError::other(format!("a part upload task failed: {join}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the uploaded parts that directly follow the first `committed` parts, in order.
+    fn take_contiguous(&mut self, committed: usize) -> Vec<PartState> {
+        self.uploaded.sort_by_key(|p| p.number);
+        let first = i32::try_from(committed).unwrap_or(i32::MAX - 1) + 1;
+        let run = self.uploaded.iter().zip(first..).take_while(|(part, number)| part.number == *number).count();
+        self.uploaded.drain(..run).collect()
+    }
+
     async fn join_one(&mut self) -> Result<(), StorageError> {
         match self.in_flight.join_next().await {
             Some(Ok(part)) => {
@@ -209,6 +229,52 @@ pub(crate) fn apply(state: &mut UploadState, written: Written, new_offset: u64) 
     }
 }
 
+/// How often a long non-atomic append commits the parts uploaded so far, so that a crash
+/// or a dropped request loses at most the parts of the last interval.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Commits the parts that follow `base`'s, if any: `base` and `etag` become the new
+/// committed state. The multipart upload is then recorded, so the writer no longer owns it.
+async fn checkpoint(
+    storage: &crate::S3Storage,
+    writer: &mut PartWriter<'_>,
+    base: &mut UploadState,
+    etag: &mut String,
+    options: AppendOptions,
+) -> Result<(), StorageError> {
+    writer.reap()?;
+    let parts = writer.take_contiguous(base.parts.len());
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let mut next = base.clone();
+    next.parts.extend(parts);
+    next.multipart = writer.multipart.clone();
+    next.incomplete = None; // its bytes are in the first new part
+    next.offset = next.parts.iter().map(|p| p.size).sum();
+    if options.expires_at.is_some() {
+        next.set_expires_at(options.expires_at);
+    }
+    let objects = storage.objects();
+    match objects.write_state(&next, Condition::Unchanged(etag)).await {
+        Ok(new_etag) => {
+            if let Some(old) = &base.incomplete {
+                objects.delete_quietly(&objects.incomplete_key(&base.id, &old.token)).await;
+            }
+            writer.started_multipart = false;
+            *base = next;
+            *etag = new_etag;
+            Ok(())
+        }
+        Err(Failure::Conflict) => Err(match objects.read_state(&base.id).await? {
+            None => StorageError::NotFound,
+            Some((now, _)) if now.removed => StorageError::Gone,
+            Some((now, _)) => StorageError::OffsetMismatch { actual: now.offset },
+        }),
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// The append of [`tus_core::Storage::append`].
 pub(crate) async fn append(
     storage: &crate::S3Storage,
@@ -226,6 +292,9 @@ pub(crate) async fn append(
     let mut received = 0u64;
     let mut failed = false;
     let mut prefilled = false;
+    // The committed state: moves forward at each checkpoint.
+    let (mut base, mut etag) = (state.clone(), etag);
+    let mut last_checkpoint = Instant::now();
     while let Some(chunk) = data.next_chunk().await {
         match chunk {
             Ok(chunk) if chunk.is_empty() => {}
@@ -248,19 +317,26 @@ pub(crate) async fn append(
                 break;
             }
         }
+        if !options.atomic && last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+            if let Err(e) = checkpoint(storage, &mut writer, &mut base, &mut etag, options).await {
+                writer.abandon().await;
+                return Err(e);
+            }
+            last_checkpoint = Instant::now();
+        }
     }
     if (failed && options.atomic) || (received == 0 && options.expires_at.is_none()) {
         writer.abandon().await;
         return state.info();
     }
     let new_offset = state.offset + received;
-    let mut next = state.clone();
+    let mut next = base.clone();
     if options.expires_at.is_some() {
         next.set_expires_at(options.expires_at);
     }
     if received > 0 {
         let complete = state.length == Some(new_offset);
-        let written = match writer.finish(&state.parts, complete).await {
+        let written = match writer.finish(&base.parts, complete).await {
             Ok(written) => written,
             Err(e) => {
                 writer.abandon().await;
@@ -268,10 +344,10 @@ pub(crate) async fn append(
             }
         };
         let commit = Commit { written, started_multipart: writer.started_multipart };
-        return commit_append(storage, state, next, etag, commit, new_offset).await;
+        return commit_append(storage, base, next, etag, commit, new_offset).await;
     }
     writer.abandon().await;
-    commit_state(storage, &state, next, &etag).await
+    commit_state(storage, &base, next, &etag).await
 }
 
 /// Writes `next` over `state` (read with `etag`) and cleans up what the old state named.

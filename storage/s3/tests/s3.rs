@@ -192,3 +192,53 @@ async fn fixed_part_size_caps_uploads_and_keeps_parts_equal() {
     let parts = head.e_tag.unwrap_or_default().trim_matches('"').rsplit_once('-').map(|(_, n)| n.to_owned());
     assert_eq!(parts.as_deref(), Some("4"), "27 bytes in parts of 8: 8 + 8 + 8 + 3");
 }
+
+/// A long non-atomic append commits its uploaded parts as it goes: when the request is cut
+/// off (the append future dropped), the parts stored by then stay committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_appends_commit_parts_as_they_go() {
+    let moto = Moto::start_with_min_part_size(Some(1024));
+    let bucket = "checkpoints";
+    let client = moto.create_bucket(bucket).await;
+    let storage = S3Storage::builder(client, bucket).min_part_size(1024).part_size(1024).build().unwrap();
+    let upload = id("long");
+    storage.create(NewUpload::new(upload.clone()).with_length(Some(100 * 1024))).await.unwrap();
+    let head = data(300, 1);
+    storage.append(&upload, 0, &mut body(&head), AppendOptions::new()).await.unwrap();
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(1);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) });
+    let writer = {
+        let (storage, upload) = (storage.clone(), upload.clone());
+        tokio::spawn(async move {
+            let mut chunks = ChunkStream::new(stream, None);
+            storage.append(&upload, 300, &mut chunks, AppendOptions::new()).await
+        })
+    };
+    let bytes = data(10 * 1024, 2);
+    tx.send(bytes::Bytes::copy_from_slice(&bytes)).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        // Keep the body alive (and the clock moving) until a checkpoint shows.
+        tx.send(bytes::Bytes::new()).await.unwrap();
+        let offset = storage.info(&upload).await.unwrap().offset;
+        if offset > 300 {
+            assert_eq!(offset % 1024, 0, "a checkpoint covers whole parts: {offset}");
+            assert!(offset <= 300 + 10 * 1024);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint within 20 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    writer.abort();
+    let _ = writer.await;
+    let offset = storage.info(&upload).await.unwrap().offset as usize;
+    let mut all = head.clone();
+    all.extend_from_slice(&bytes);
+    let rest = data(100 * 1024 - offset, 3);
+    storage.append(&upload, offset as u64, &mut body(&rest), AppendOptions::new()).await.unwrap();
+    all.truncate(offset);
+    all.extend_from_slice(&rest);
+    let read = read_all(storage.read(&upload, 0..all.len() as u64).await.unwrap()).await;
+    assert_eq!(sha(&read), sha(&all), "resumed after the checkpoint");
+}
