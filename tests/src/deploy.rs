@@ -36,7 +36,8 @@ pub enum Backend {
 }
 
 /// The moto all S3 deployments of this process share, and the storage settings they use:
-/// small parts, so that the checks' small bodies cross part boundaries.
+/// a 1 KiB minimum (so small partials are copied on S3's side) and 1 MiB parts (so small
+/// bodies stay in incomplete parts and MiB bodies cross part boundaries).
 #[cfg(feature = "s3")]
 mod s3 {
     use std::sync::OnceLock;
@@ -45,6 +46,7 @@ mod s3 {
 
     const BUCKET: &str = "tus-conformance";
     const MIN_PART: u64 = 1024;
+    const PART: u64 = 1024 * 1024;
 
     static MOTO: OnceLock<Moto> = OnceLock::new();
     static PREFIXES: AtomicU64 = AtomicU64::new(0);
@@ -59,7 +61,7 @@ mod s3 {
         tus_s3::S3Storage::builder(moto.connection().client(), BUCKET)
             .prefix(prefix)
             .min_part_size(MIN_PART)
-            .part_size(16 * MIN_PART)
+            .part_size(PART)
             .build()
             .expect("valid S3 storage settings")
     }
@@ -70,7 +72,7 @@ mod s3 {
         tus_s3::S3Storage::builder(moto.connection().client(), storage.bucket())
             .prefix(storage.prefix())
             .min_part_size(MIN_PART)
-            .part_size(16 * MIN_PART)
+            .part_size(PART)
             .build()
             .expect("valid S3 storage settings")
     }

@@ -15,7 +15,7 @@
 //! - **Bytes below a part** (a PATCH that ends mid-part) go to an incomplete-part object,
 //!   read back in front of the next PATCH's body.
 //! - **Checkpoints**: a long PATCH without a checksum commits the parts uploaded so far
-//!   about every second, so a crash mid-PATCH loses little.
+//!   about every two seconds, so a crash mid-PATCH loses little.
 //! - **State in one info object** (offset, multipart upload ID, parts and ETags, metadata,
 //!   length, concatenation, expiry): HEAD is one GET, the hot path never lists parts, and
 //!   every change is a conditional PUT (`If-Match` on the ETag, `If-None-Match: *` on

@@ -229,9 +229,9 @@ pub(crate) fn apply(state: &mut UploadState, written: Written, new_offset: u64) 
     }
 }
 
-/// How often a long non-atomic append commits the parts uploaded so far, so that a crash
+/// How often (as the SQLite storage) a long non-atomic append commits the parts uploaded so far, so that a crash
 /// or a dropped request loses at most the parts of the last interval.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Commits the parts that follow `base`'s, if any: `base` and `etag` become the new
 /// committed state. The multipart upload is then recorded, so the writer no longer owns it.
