@@ -77,12 +77,10 @@ impl PartBuffer {
         debug_assert!(chunk.len() as u64 <= self.room());
         match &mut self.inner {
             Inner::Memory { bytes, .. } => {
-                let needed = bytes.len() + chunk.len();
-                if needed > bytes.capacity() {
-                    // Grow geometrically but never past the part size the budget reserved.
-                    let cap = usize::try_from(self.capacity).unwrap_or(usize::MAX);
-                    let target = needed.max(bytes.capacity() * 2).min(cap).max(needed);
-                    bytes.reserve_exact(target - bytes.len());
+                if bytes.capacity() == 0 {
+                    // The whole part at once: no copies while it grows, and pages the part
+                    // never fills are never touched, so they cost no memory.
+                    bytes.reserve_exact(usize::try_from(self.capacity).unwrap_or(usize::MAX));
                 }
                 bytes.extend_from_slice(chunk);
             }
