@@ -118,6 +118,7 @@ async fn run() -> Result<(), Error> {
         let after = &location[at + 3..];
         after[after.find('/').unwrap_or(after.len())..].to_owned()
     });
+    let cpu_before = tus_bench::procfs::cpu_seconds(pid)?;
     let started = Instant::now();
     let patch = connection
         .request(Method::PATCH, &path)
@@ -132,6 +133,7 @@ async fn run() -> Result<(), Error> {
         return Err(format!("PATCH answered {} {:?}", patched.status, patched.header("upload-offset")).into());
     }
     let peak_rss = tus_bench::procfs::peak_rss(pid)?;
+    let server_cpu = tus_bench::procfs::cpu_seconds(pid)? - cpu_before;
     drop(child.stdin.take());
     let _ = child.wait();
 
@@ -151,7 +153,10 @@ async fn run() -> Result<(), Error> {
     let ratio = tus_mbps / direct_mbps;
     println!("| S3 upload of {mib} MiB to moto (parts {PART_MIB} MiB × {CONCURRENCY}) | value |");
     println!("| --- | --- |");
-    println!("| tus serve --storage s3, one PATCH | {tus_mbps:.1} MB/s ({:.1} s) |", tus_time.as_secs_f64());
+    println!(
+        "| tus serve --storage s3, one PATCH | {tus_mbps:.1} MB/s ({:.1} s; server CPU {server_cpu:.1} s) |",
+        tus_time.as_secs_f64()
+    );
     println!("| aws-sdk-s3 multipart, direct | {direct_mbps:.1} MB/s ({:.1} s) |", direct_time.as_secs_f64());
     println!("| ratio (target ≥ 0.8) | {ratio:.2} {} |", if ratio >= 0.8 { "met" } else { "missed" });
     println!(
