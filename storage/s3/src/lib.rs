@@ -169,9 +169,9 @@ impl S3StorageBuilder {
         self
     }
 
-    /// Multipart uploads under the prefix that no live upload refers to and that started
-    /// longer ago than this are aborted by [`Storage::expired`] (so by the janitor);
-    /// 24 hours by default, `None` to never abort them.
+    /// Multipart uploads and incomplete-part objects under the prefix that no live upload
+    /// refers to and that are older than this are removed by [`Storage::expired`] (so by
+    /// the janitor); 24 hours by default, `None` to keep them.
     pub fn stale_multipart_after(mut self, after: Option<Duration>) -> Self {
         self.stale_multipart_after = after;
         self
@@ -277,6 +277,31 @@ impl S3Storage {
             }
         }
         Ok(aborted)
+    }
+
+    /// Deletes the incomplete-part objects older than `older_than` that no live upload
+    /// refers to (left when a writer crashed between storing one and committing it);
+    /// returns how many were deleted.
+    pub async fn delete_stale_incomplete_parts(&self, older_than: Duration) -> Result<usize, StorageError> {
+        let objects = &self.inner.objects;
+        let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
+        let prefix = objects.incomplete_prefix();
+        let mut deleted = 0;
+        for (key, modified) in objects.list_with_times(&prefix).await? {
+            if modified.is_some_and(|at| at > cutoff) {
+                continue;
+            }
+            let Some((id, token)) = key[prefix.len()..].split_once('/') else { continue };
+            let referenced = match objects.read_state(id).await? {
+                Some((state, _)) => !state.removed && state.incomplete.is_some_and(|i| i.token == token),
+                None => false,
+            };
+            if !referenced {
+                objects.delete(&key).await?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 
     pub(crate) fn objects(&self) -> &Objects {
@@ -480,10 +505,13 @@ impl Storage for S3Storage {
     }
 
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
-        if let Some(after) = self.inner.stale_multipart_after
-            && let Err(e) = self.abort_stale_multipart_uploads(after).await
-        {
-            tracing::warn!(error = %e, "cannot abort stale multipart uploads");
+        if let Some(after) = self.inner.stale_multipart_after {
+            if let Err(e) = self.abort_stale_multipart_uploads(after).await {
+                tracing::warn!(error = %e, "cannot abort stale multipart uploads");
+            }
+            if let Err(e) = self.delete_stale_incomplete_parts(after).await {
+                tracing::warn!(error = %e, "cannot delete stale incomplete parts");
+            }
         }
         let mut expired = Vec::new();
         if limit == 0 {

@@ -258,6 +258,40 @@ impl Objects {
         }
     }
 
+    /// Every key under `prefix` with its last-modified time.
+    pub(crate) async fn list_with_times(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, Option<SystemTime>)>, StorageError> {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(fail("ListObjectsV2"))?;
+            for object in out.contents.unwrap_or_default() {
+                if let Some(key) = object.key {
+                    found.push((key, object.last_modified.and_then(|t| SystemTime::try_from(t).ok())));
+                }
+            }
+            token = out.next_continuation_token;
+            if token.is_none() || out.is_truncated != Some(true) {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The prefix of every incomplete-part object.
+    pub(crate) fn incomplete_prefix(&self) -> String {
+        format!("{}.tus/part/", self.prefix)
+    }
+
     /// Every multipart upload in progress under the prefix.
     pub(crate) async fn list_multipart(&self) -> Result<Vec<MultipartListing>, StorageError> {
         let mut found = Vec::new();

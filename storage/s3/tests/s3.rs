@@ -160,9 +160,17 @@ async fn stale_multipart_uploads_are_aborted() {
     client.create_multipart_upload().bucket(bucket).key("other/x").send().await.unwrap();
     assert_eq!(multipart_uploads(&client, bucket).await, 3);
 
-    // The janitor's call aborts the orphan only.
+    // An incomplete part no upload refers to, and the live upload's own.
+    client.put_object().bucket(bucket).key("up/.tus/part/gone/0123").body(b"xy".to_vec().into()).send().await.unwrap();
+    let parts = |keys: Vec<String>| keys.into_iter().filter(|k| k.starts_with("up/.tus/part/")).count();
+    assert_eq!(parts(keys(&client, bucket).await), 2);
+
+    // The janitor's call aborts the orphan only, and deletes the orphan part only.
     storage.expired(std::time::SystemTime::now(), 10).await.unwrap();
     assert_eq!(multipart_uploads(&client, bucket).await, 2);
+    let left = keys(&client, bucket).await;
+    assert_eq!(parts(left.clone()), 1, "{left:?}");
+    assert!(!left.contains(&"up/.tus/part/gone/0123".to_owned()));
     assert_eq!(storage.abort_stale_multipart_uploads(Duration::ZERO).await.unwrap(), 0);
     let rest = data(90, 3);
     let done = storage.append(&live, 10, &mut body(&rest), AppendOptions::new()).await.unwrap();
