@@ -40,6 +40,17 @@ pub enum DurabilityArg {
     Buffered,
 }
 
+/// Where uploads are stored (`--storage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum StorageArg {
+    /// SQLite records and plain files in --dir.
+    #[default]
+    Sqlite,
+    /// An S3 (or S3-compatible) bucket, --bucket; endpoint and credentials come from
+    /// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
+    S3,
+}
+
 /// When unfinished uploads expire (`--expiration-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ExpirationMode {
@@ -78,6 +89,37 @@ pub struct ServeArgs {
     /// The directory holding the database and the uploaded bytes (created when missing).
     #[arg(long, default_value = "./uploads")]
     pub dir: PathBuf,
+
+    /// Where uploads are stored: SQLite and files in --dir, or an S3 bucket (--bucket).
+    #[arg(long, value_enum, default_value_t)]
+    pub storage: StorageArg,
+
+    /// With `--storage s3`: the bucket (it must exist).
+    #[arg(long, value_name = "BUCKET", required_if_eq("storage", "s3"))]
+    pub bucket: Option<String>,
+
+    /// With `--storage s3`: a prefix for every object key, e.g. `uploads/`.
+    #[arg(long, default_value = "", value_name = "PREFIX")]
+    pub prefix: String,
+
+    /// With `--storage s3`: the preferred part size; uploads needing more than 10,000 parts
+    /// get larger ones. Each upload buffers at most part size × (part concurrency + 1).
+    #[arg(long, value_parser = parse_size, default_value = "8MiB", value_name = "SIZE")]
+    pub part_size: u64,
+
+    /// With `--storage s3`: how many parts of one upload are sent to S3 at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub part_concurrency: usize,
+
+    /// With `--storage s3`: make every part exactly --part-size (for stores that need equal
+    /// parts); uploads are then limited to 10,000 parts.
+    #[arg(long)]
+    pub fixed_part_size: bool,
+
+    /// With `--storage s3`: the store's smallest part (S3: 5MiB). Lower it only for an
+    /// emulator started with a smaller minimum.
+    #[arg(long, value_parser = parse_size, default_value = "5MiB", value_name = "SIZE", hide = true)]
+    pub min_part_size: u64,
 
     /// The largest upload accepted, in bytes or with a unit: 5GiB, 100MB, 10KiB.
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]

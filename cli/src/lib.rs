@@ -25,11 +25,11 @@ mod ops;
 mod server;
 mod transfer;
 
-pub use args::LockArg;
 pub use args::{
     CleanupArgs, Cli, ClientArgs, Command, DeleteArgs, DurabilityArg, ExpirationMode, InfoArgs, ServeArgs, UploadArgs,
     parse_duration, parse_header, parse_metadata, parse_public_url, parse_size,
 };
+pub use args::{LockArg, StorageArg};
 pub use cleanup::cleanup;
 pub use hooks::HookArgs;
 pub use ops::{HEALTHZ, METRICS, READYZ};
@@ -69,6 +69,8 @@ pub enum CliError {
     Redis(tus_redis::ConnectError),
     /// A `--hooks-*` flag cannot work (e.g. a `--hooks-http` value that is not a URL).
     Hooks(tus_hooks::InvalidHookConfig),
+    /// `--storage s3`: the bucket or the credentials cannot be used.
+    S3(tus_s3::S3SetupError),
     /// The upload was interrupted (Ctrl-C); it can be resumed.
     Interrupted {
         /// The upload's URL, when it had been created.
@@ -106,6 +108,7 @@ impl fmt::Display for CliError {
             Self::Interrupted { url: None, .. } => "interrupted before the upload was created".to_owned(),
             Self::Redis(source) => format!("cannot use --lock redis: {source}"),
             Self::Hooks(source) => format!("cannot set up hooks: {source}"),
+            Self::S3(source) => format!("cannot use --storage s3: {source}"),
         };
         // One line, whatever the underlying error says.
         f.write_str(&text.replace(['\r', '\n'], " "))
@@ -120,6 +123,7 @@ impl std::error::Error for CliError {
             Self::Upload(source) => Some(source),
             Self::Redis(source) => Some(source),
             Self::Hooks(source) => Some(source),
+            Self::S3(source) => Some(source),
             Self::Interrupted { .. } => None,
         }
     }
@@ -144,6 +148,29 @@ pub fn open_storage(dir: &Path, durability: DurabilityArg) -> Result<Arc<dyn Sto
     std::fs::create_dir_all(dir).map_err(|e| fail(StorageError::Io(e)))?;
     let storage = SqliteStorage::builder(dir).durability(durability.into()).open().map_err(fail)?;
     Ok(Arc::new(storage))
+}
+
+/// Opens the storage `tus serve` runs on (`--storage`), and the largest upload it can hold.
+/// For S3 it checks the bucket and the credentials first (one HeadBucket).
+pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, Option<u64>), CliError> {
+    match args.storage {
+        StorageArg::Sqlite => Ok((open_storage(&args.dir, args.durability)?, None)),
+        StorageArg::S3 => {
+            let bucket = args.bucket.clone().unwrap_or_default();
+            let client = tus_s3::client_from_env().map_err(CliError::S3)?;
+            let storage = tus_s3::S3Storage::builder(client, bucket)
+                .prefix(&args.prefix)
+                .part_size(args.part_size)
+                .part_concurrency(args.part_concurrency)
+                .fixed_part_size(args.fixed_part_size)
+                .min_part_size(args.min_part_size)
+                .build()
+                .map_err(CliError::S3)?;
+            storage.check().await.map_err(CliError::S3)?;
+            let max = storage.max_upload_size();
+            Ok((Arc::new(storage), Some(max)))
+        }
+    }
 }
 
 /// `http://ADDRESS/BASE`: how clients reach a server bound to `addr` (IPv6 in brackets).

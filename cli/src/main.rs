@@ -58,7 +58,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
-    let dir = args.dir.clone();
+    let storage = match args.storage {
+        tus_cli::StorageArg::Sqlite => args.dir.display().to_string(),
+        tus_cli::StorageArg::S3 => format!("s3://{}/{}", args.bucket.as_deref().unwrap_or_default(), args.prefix),
+    };
     // Listen for signals before announcing the URL: a signal sent as soon as the line
     // is read must already mean "shut down gracefully".
     let mut signals = Signals::new();
@@ -66,7 +69,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     {
         let mut stdout = std::io::stdout().lock();
         // Scripts and tests read the port from this line, so it is flushed at once.
-        let _ = writeln!(stdout, "tus: serving {} (storage: {})", server.url(), dir.display());
+        let _ = writeln!(stdout, "tus: serving {} (storage: {storage})", server.url());
         let _ = stdout.flush();
     }
     let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();

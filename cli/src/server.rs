@@ -3,7 +3,7 @@
 use crate::args::{ExpirationMode, LockArg, ServeArgs};
 use crate::hooks::ServerHooks;
 use crate::ops::{Ops, Router};
-use crate::{CliError, open_storage, server_url};
+use crate::{CliError, open_serve_storage, server_url};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -37,8 +37,11 @@ pub struct Server {
 impl Server {
     /// Opens the storage in `--dir` and binds `--host`:`--port`.
     pub async fn bind(args: ServeArgs) -> Result<Self, CliError> {
-        let storage = open_storage(&args.dir, args.durability)?;
-        let layer = build_layer(TusLayer::from_arc(storage), &args);
+        let (storage, storage_max) = open_serve_storage(&args).await?;
+        let mut layer = build_layer(TusLayer::from_arc(storage), &args);
+        if let Some(storage_max) = storage_max {
+            layer = layer.max_size(args.max_size.map_or(storage_max, |max| max.min(storage_max)));
+        }
         let (layer, hooks) = ServerHooks::install(layer, &args.hooks).map_err(CliError::Hooks)?;
         let layer = match args.lock {
             LockArg::Memory => layer,
@@ -109,7 +112,9 @@ impl Server {
         tracing::info!(
             address = %local_addr,
             base_path = %args.base_path,
+            storage = ?args.storage,
             dir = %args.dir.display(),
+            bucket = ?args.bucket,
             durability = ?args.durability,
             lock = ?args.lock,
             max_size = ?args.max_size,

@@ -29,6 +29,53 @@ pub enum Backend {
     /// `tus_sqlite::SqliteStorage` in a fresh temporary directory.
     #[cfg(feature = "sqlite")]
     Sqlite,
+    /// `tus_s3::S3Storage` under a fresh key prefix of a bucket on moto (one moto per
+    /// test process, started on first use).
+    #[cfg(feature = "s3")]
+    S3,
+}
+
+/// The moto all S3 deployments of this process share, and the storage settings they use:
+/// a 1 KiB minimum (so small partials are copied on S3's side) and 1 MiB parts (so small
+/// bodies stay in incomplete parts and MiB bodies cross part boundaries).
+#[cfg(feature = "s3")]
+mod s3 {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tus_s3::moto::Moto;
+
+    const BUCKET: &str = "tus-conformance";
+    const MIN_PART: u64 = 1024;
+    const PART: u64 = 1024 * 1024;
+
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    static PREFIXES: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn open() -> tus_s3::S3Storage {
+        let moto = MOTO.get_or_init(|| {
+            let moto = Moto::start_with_min_part_size(Some(MIN_PART));
+            moto.create_bucket_blocking(BUCKET);
+            moto
+        });
+        let prefix = format!("run-{}-{}/", std::process::id(), PREFIXES.fetch_add(1, Ordering::SeqCst));
+        tus_s3::S3Storage::builder(moto.connection().client(), BUCKET)
+            .prefix(prefix)
+            .min_part_size(MIN_PART)
+            .part_size(PART)
+            .build()
+            .expect("valid S3 storage settings")
+    }
+
+    /// The same bucket and prefix, with a new client (as a restarted process has).
+    pub(super) fn reopen(storage: &tus_s3::S3Storage) -> tus_s3::S3Storage {
+        let moto = MOTO.get().expect("moto was started by open");
+        tus_s3::S3Storage::builder(moto.connection().client(), storage.bucket())
+            .prefix(storage.prefix())
+            .min_part_size(MIN_PART)
+            .part_size(PART)
+            .build()
+            .expect("valid S3 storage settings")
+    }
 }
 
 /// A storage and, for file-backed ones, the directory it lives in.
@@ -36,17 +83,35 @@ pub enum Backend {
 struct StorageSlot {
     storage: Arc<dyn Storage>,
     dir: Option<Arc<tempfile::TempDir>>,
+    #[cfg(feature = "s3")]
+    s3: Option<tus_s3::S3Storage>,
+}
+
+impl StorageSlot {
+    fn new(storage: Arc<dyn Storage>, dir: Option<Arc<tempfile::TempDir>>) -> Self {
+        Self {
+            storage,
+            dir,
+            #[cfg(feature = "s3")]
+            s3: None,
+        }
+    }
 }
 
 impl Backend {
     fn open(self) -> StorageSlot {
         match self {
-            Self::Memory => StorageSlot { storage: Arc::new(MemoryStorage::new()), dir: None },
+            Self::Memory => StorageSlot::new(Arc::new(MemoryStorage::new()), None),
             #[cfg(feature = "sqlite")]
             Self::Sqlite => {
                 let dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
                 let storage = tus_sqlite::SqliteStorage::open(dir.path()).expect("open the SQLite storage");
-                StorageSlot { storage: Arc::new(storage), dir: Some(dir) }
+                StorageSlot::new(Arc::new(storage), Some(dir))
+            }
+            #[cfg(feature = "s3")]
+            Self::S3 => {
+                let storage = s3::open();
+                StorageSlot { storage: Arc::new(storage.clone()), dir: None, s3: Some(storage) }
             }
         }
     }
@@ -59,7 +124,12 @@ impl Backend {
             Self::Sqlite => {
                 let dir = slot.dir.clone().expect("a SQLite storage has a directory");
                 let storage = tus_sqlite::SqliteStorage::open(dir.path()).expect("reopen the SQLite storage");
-                StorageSlot { storage: Arc::new(storage), dir: Some(dir) }
+                StorageSlot::new(Arc::new(storage), Some(dir))
+            }
+            #[cfg(feature = "s3")]
+            Self::S3 => {
+                let storage = s3::reopen(slot.s3.as_ref().expect("an S3 slot has its storage"));
+                StorageSlot { storage: Arc::new(storage.clone()), dir: None, s3: Some(storage) }
             }
         }
     }

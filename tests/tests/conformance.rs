@@ -3,7 +3,7 @@
 //! `<backend>_<mode>::<line>` (e.g. `memory_wrapped::a4_4_offset_mismatch_is_409_and_changes_nothing`).
 //!
 //! The SQLite runs come with the default `sqlite` feature; `--no-default-features` runs
-//! the in-memory ones alone.
+//! the in-memory ones alone. `--features s3` adds `s3_standalone` (S3Storage on moto).
 
 use tus_conformance::{Backend, InProcess, Mode};
 
@@ -172,3 +172,5 @@ conformance!(memory_wrapped, Backend::Memory, Mode::Wrapped);
 conformance!(sqlite_standalone, Backend::Sqlite, Mode::Standalone);
 #[cfg(feature = "sqlite")]
 conformance!(sqlite_wrapped, Backend::Sqlite, Mode::Wrapped);
+#[cfg(feature = "s3")]
+conformance!(s3_standalone, Backend::S3, Mode::Standalone);
