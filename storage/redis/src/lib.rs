@@ -93,6 +93,8 @@ mod connection;
 mod keys;
 mod locker;
 mod subscriber;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 
 pub use builder::{ConnectError, RedisLockerBuilder};
 pub use locker::RedisLocker;

@@ -6,12 +6,10 @@
 //! cargo test -p tus-redis --release --test latency -- --ignored --nocapture
 //! ```
 
-mod common;
-
-use common::RedisServer;
 use std::time::{Duration, Instant};
 use tus_core::{Locker, MemoryLocker, UploadId};
 use tus_redis::RedisLocker;
+use tus_redis::test_server::RedisServer;
 
 const ROUNDS: usize = 5_000;
 

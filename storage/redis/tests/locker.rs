@@ -1,13 +1,11 @@
 //! `RedisLocker` against a real redis-server: locking, release requests within one process
 //! and across instances, leases, and what happens when Redis goes away.
 
-mod common;
-
-use common::{RedisServer, free_port};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tus_core::{LockError, Locker, UploadId};
+use tus_redis::test_server::{RedisServer, free_port};
 use tus_redis::{ConnectError, RedisLocker};
 
 fn id(name: &str) -> UploadId {

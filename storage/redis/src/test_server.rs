@@ -1,7 +1,6 @@
-//! A real, throwaway redis-server for the tests: started by `scripts/redis.sh start PORT`
-//! (which installs it first if needed) on a free loopback port, killed when dropped.
-
-#![allow(dead_code, unreachable_pub)] // each test binary uses a different part
+//! A real, throwaway `redis-server` for tests (feature `test-server`): started by the
+//! project's `scripts/redis.sh start PORT`, which installs Redis first when it is missing,
+//! on a loopback port, with no persistence; killed when dropped.
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -13,14 +12,17 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// A redis-server child process.
+#[derive(Debug)]
 pub struct RedisServer {
     child: Option<Child>,
-    /// The loopback port it listens on.
-    pub port: u16,
+    port: u16,
 }
 
 impl RedisServer {
     /// Starts a redis-server on a free port.
+    ///
+    /// # Panics
+    /// When no redis-server can be started (see `scripts/redis.sh`).
     pub fn start() -> Self {
         for _ in 0..5 {
             if let Some(server) = Self::try_start_on(free_port()) {
@@ -30,7 +32,10 @@ impl RedisServer {
         panic!("cannot start redis-server (see scripts/redis.sh)");
     }
 
-    /// Starts a redis-server on `port`, or panics.
+    /// Starts a redis-server on `port`.
+    ///
+    /// # Panics
+    /// When it cannot start there.
     pub fn start_on(port: u16) -> Self {
         Self::try_start_on(port).unwrap_or_else(|| panic!("cannot start redis-server on port {port}"))
     }
@@ -47,7 +52,7 @@ impl RedisServer {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if ping(port) {
+            if answers_ping(port) {
                 return Some(Self { child: Some(child), port });
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -63,12 +68,18 @@ impl RedisServer {
         }
     }
 
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// SIGKILLs the server (no chance to say goodbye) and waits until the port is closed.
+    /// SIGKILLs the server (it vanishes at once, with everything it held) and waits until
+    /// the port is closed.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -80,7 +91,10 @@ impl RedisServer {
         }
     }
 
-    /// Starts it again on the same port, empty (no persistence).
+    /// Starts it again on the same port, empty.
+    ///
+    /// # Panics
+    /// When it cannot start again within 10 s.
     pub fn restart(&mut self) {
         self.kill();
         let port = self.port;
@@ -95,9 +109,34 @@ impl RedisServer {
         }
     }
 
-    /// A plain connection for checks behind the locker's back.
+    /// A plain connection, for checks behind a locker's back.
+    ///
+    /// # Panics
+    /// When Redis does not answer.
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+        redis::Client::open(self.url())
+            .expect("a valid Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers")
+    }
+
+    /// Runs one command (given as its words) over a raw connection and returns the RESP
+    /// reply as text, for tests that are not async.
+    ///
+    /// # Panics
+    /// When Redis does not answer within 2 s.
+    pub fn command(&self, words: &[&str]) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        stream.set_read_timeout(Some(Duration::from_secs(2))).expect("a read timeout");
+        let mut request = format!("*{}\r\n", words.len());
+        for word in words {
+            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+        }
+        stream.write_all(request.as_bytes()).expect("send to redis");
+        let mut reply = [0u8; 512];
+        let n = stream.read(&mut reply).expect("redis replies");
+        String::from_utf8_lossy(&reply[..n]).into_owned()
     }
 }
 
@@ -111,17 +150,17 @@ impl Drop for RedisServer {
 }
 
 /// A loopback port nobody listens on right now.
+///
+/// # Panics
+/// When no loopback port can be bound.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
 }
 
 /// Whether a Redis on `port` answers PING.
-fn ping(port: u16) -> bool {
+pub fn answers_ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
     let mut reply = [0u8; 7];
-    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+    stream.write_all(b"PING\r\n").is_ok() && stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
 }
