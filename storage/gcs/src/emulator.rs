@@ -1,0 +1,97 @@
+//! A throwaway fake-gcs-server for tests (feature `emulator`), started with the project's
+//! `scripts/fake-gcs.sh` (which installs it into a venv when it is missing).
+
+use crate::{GcsAuth, GcsConfig, GcsStorage};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the emulator may take to answer after it was started (the first run installs it).
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A fake-gcs-server on a free loopback port, holding objects in memory; killed when dropped.
+#[derive(Debug)]
+pub struct FakeGcs {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl FakeGcs {
+    /// Installs (when missing) and starts the emulator.
+    ///
+    /// # Panics
+    /// When it cannot be installed or does not start within 5 minutes.
+    pub fn start() -> Self {
+        let script = script();
+        let status = Command::new("bash").arg(&script).arg("install").status();
+        assert!(status.is_ok_and(|s| s.success()), "`{} install` failed", script.display());
+        let port = free_port();
+        let mut command = Command::new("bash");
+        command.arg(&script).arg("run").arg(port.to_string()).stdin(Stdio::null()).stdout(Stdio::null());
+        if std::env::var_os("TUS_FAKE_GCS_LOG").is_none() {
+            command.stderr(Stdio::null());
+        }
+        command.env("TUS_FAKE_GCS_PARENT_PID", std::process::id().to_string());
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let emulator = Self { child: Some(child), port };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "fake-gcs-server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        emulator
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`, the value for `STORAGE_EMULATOR_HOST`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A configuration for `bucket` on this emulator, without credentials.
+    pub fn config(&self, bucket: &str) -> GcsConfig {
+        GcsConfig::new(bucket).endpoint(self.endpoint()).auth(GcsAuth::Anonymous)
+    }
+
+    /// Creates `bucket` (retrying while the emulator warms up) and connects to it.
+    ///
+    /// # Panics
+    /// When the bucket cannot be created within a minute.
+    pub async fn storage(&self, bucket: &str, config: impl FnOnce(GcsConfig) -> GcsConfig) -> GcsStorage {
+        let storage = GcsStorage::new(config(self.config(bucket))).expect("a valid emulator configuration");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match storage.create_bucket("test-project").await {
+                Ok(()) => break,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "cannot create bucket {bucket}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        storage
+    }
+}
+
+impl Drop for FakeGcs {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The repository's `scripts/fake-gcs.sh`.
+pub fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fake-gcs.sh")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
