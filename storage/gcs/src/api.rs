@@ -43,7 +43,9 @@ impl TryFrom<RawObject> for ObjectMeta {
 
     fn try_from(raw: RawObject) -> Result<Self, GcsError> {
         let number = |what: &str, value: &str| {
-            value.parse::<u64>().map_err(|_| GcsError::Corrupt(format!("{what} {value:?} of {} is not a number", raw.name)))
+            value
+                .parse::<u64>()
+                .map_err(|_| GcsError::Corrupt(format!("{what} {value:?} of {} is not a number", raw.name)))
         };
         Ok(Self {
             generation: number("generation", &raw.generation)?,
@@ -126,8 +128,8 @@ impl Api {
 
     async fn object_from(answer: reqwest::Response) -> Result<ObjectMeta, GcsError> {
         let body = answer.bytes().await?;
-        let raw: RawObject = serde_json::from_slice(&body)
-            .map_err(|e| GcsError::Corrupt(format!("unexpected object resource: {e}")))?;
+        let raw: RawObject =
+            serde_json::from_slice(&body).map_err(|e| GcsError::Corrupt(format!("unexpected object resource: {e}")))?;
         raw.try_into()
     }
 
@@ -179,7 +181,9 @@ impl Api {
         let boundary = format!("tus_gcs_{}", crate::token());
         let resource = serde_json::json!({ "name": name, "contentType": content_type, "metadata": metadata });
         let mut body = Vec::with_capacity(bytes.len() + 512);
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n").as_bytes(),
+        );
         body.extend_from_slice(resource.to_string().as_bytes());
         body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
         body.extend_from_slice(bytes);
@@ -197,8 +201,7 @@ impl Api {
     /// Streams `body` into a new object `name` (a media upload of unknown length).
     pub(crate) async fn put_stream(&self, name: &str, body: reqwest::Body) -> Result<ObjectMeta, GcsError> {
         let url = format!("{}?uploadType=media&name={}&ifGenerationMatch=0", self.upload_url(), esc(name));
-        let request =
-            self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
+        let request = self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
         let answer = self.send(request, "upload object", name, false).await?;
         Self::object_from(answer).await
     }
@@ -253,7 +256,8 @@ impl Api {
     /// Streams `range` (not empty) of object `name`.
     pub(crate) async fn download(&self, name: &str, range: Range<u64>) -> Result<ByteStream, GcsError> {
         let url = format!("{}?alt=media", self.object_url(name));
-        let request = self.http.get(url).header(reqwest::header::RANGE, format!("bytes={}-{}", range.start, range.end - 1));
+        let request =
+            self.http.get(url).header(reqwest::header::RANGE, format!("bytes={}-{}", range.start, range.end - 1));
         let answer = self.send(request, "download object", name, false).await?;
         let expected = range.end - range.start;
         if answer.status() != reqwest::StatusCode::PARTIAL_CONTENT

@@ -49,8 +49,7 @@ impl GcsConfig {
         let mut config = Self::new(bucket);
         if let Some(host) = std::env::var("STORAGE_EMULATOR_HOST").ok().filter(|h| !h.trim().is_empty()) {
             let host = host.trim();
-            config.endpoint =
-                if host.contains("://") { host.to_owned() } else { format!("http://{host}") };
+            config.endpoint = if host.contains("://") { host.to_owned() } else { format!("http://{host}") };
             config.auth = GcsAuth::Anonymous;
         } else if let Some(token) = std::env::var("GOOGLE_OAUTH_ACCESS_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
             config.auth = GcsAuth::Token(token.trim().to_owned());

@@ -78,6 +78,33 @@ impl FakeGcs {
     }
 }
 
+impl FakeGcs {
+    /// The names and sizes of the objects in `bucket` whose names start with `prefix`,
+    /// read straight from the emulator's JSON API (for tests that check what is stored).
+    ///
+    /// # Panics
+    /// When the emulator does not answer as expected.
+    pub async fn objects(&self, bucket: &str, prefix: &str) -> Vec<(String, u64)> {
+        let api = crate::api::Api::new(
+            reqwest::Client::new(),
+            self.endpoint(),
+            bucket.to_owned(),
+            crate::auth::Authorizer::new(GcsAuth::Anonymous),
+            Duration::from_secs(30),
+        );
+        let mut objects = Vec::new();
+        let mut page = None;
+        loop {
+            let (items, next) = api.list(prefix, page.as_deref()).await.expect("list objects on the emulator");
+            objects.extend(items.into_iter().map(|o| (o.name, o.size)));
+            match next {
+                Some(next) => page = Some(next),
+                None => return objects,
+            }
+        }
+    }
+}
+
 impl Drop for FakeGcs {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -65,7 +65,9 @@ impl From<GcsError> for StorageError {
         match &e {
             // Retrying later may work: the service answers 503.
             GcsError::Transport(_) | GcsError::Auth(_) => StorageError::Unavailable(Box::new(e)),
-            GcsError::Status { status, .. } if *status == 429 || *status >= 500 => StorageError::Unavailable(Box::new(e)),
+            GcsError::Status { status, .. } if *status == 429 || *status >= 500 => {
+                StorageError::Unavailable(Box::new(e))
+            }
             _ => StorageError::Other(Box::new(e)),
         }
     }
