@@ -19,6 +19,17 @@ fn esc(s: &str) -> String {
     utf8_percent_encode(s, ESCAPE).to_string()
 }
 
+/// Which part of a request [`Api::timeout`] bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// The whole exchange (small requests).
+    Whole,
+    /// Until the response head (downloads: the body is bounded per chunk).
+    Head,
+    /// Nothing: the caller bounds it (streamed uploads last as long as their body).
+    Caller,
+}
+
 /// An object's resource, as far as this crate reads it.
 #[derive(Debug, Clone)]
 pub(crate) struct ObjectMeta {
@@ -102,18 +113,19 @@ impl Api {
         request: reqwest::RequestBuilder,
         operation: &'static str,
         target: &str,
-        bounded: bool,
+        wait: Wait,
     ) -> Result<reqwest::Response, GcsError> {
         let mut request = request;
         if let Some(header) = self.auth.header(&self.http).await? {
             request = request.header(reqwest::header::AUTHORIZATION, header);
         }
-        // Streamed uploads and downloads last as long as their bytes take; the
-        // client's read timeout still bounds every silent wait.
-        if bounded {
-            request = request.timeout(self.timeout);
-        }
-        let answer = request.send().await?;
+        let answer = match wait {
+            Wait::Whole => request.timeout(self.timeout).send().await?,
+            Wait::Head => tokio::time::timeout(self.timeout, request.send())
+                .await
+                .map_err(|_| GcsError::TimedOut { operation, target: target.to_owned() })??,
+            Wait::Caller => request.send().await?,
+        };
         let status = answer.status();
         if status.is_success() {
             return Ok(answer);
@@ -136,7 +148,7 @@ impl Api {
     /// Checks that the bucket exists and that we may use it.
     pub(crate) async fn check_bucket(&self) -> Result<(), GcsError> {
         let url = format!("{}/storage/v1/b/{}", self.endpoint, esc(&self.bucket));
-        self.send(self.http.get(url), "get bucket", &self.bucket, true).await.map(drop)
+        self.send(self.http.get(url), "get bucket", &self.bucket, Wait::Whole).await.map(drop)
     }
 
     /// Creates the bucket (for tests and first runs on emulators).
@@ -144,7 +156,7 @@ impl Api {
         let url = format!("{}/storage/v1/b?project={}", self.endpoint, esc(project));
         let body = serde_json::json!({ "name": self.bucket }).to_string();
         let request = self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
-        match self.send(request, "create bucket", &self.bucket, true).await {
+        match self.send(request, "create bucket", &self.bucket, Wait::Whole).await {
             Err(GcsError::Status { status: 409, .. }) | Ok(_) => Ok(()),
             Err(e) => Err(e),
         }
@@ -153,7 +165,7 @@ impl Api {
     /// The bytes and generation of a small object, or `None` when it does not exist.
     pub(crate) async fn get_small(&self, name: &str) -> Result<Option<(Bytes, u64)>, GcsError> {
         let url = format!("{}?alt=media", self.object_url(name));
-        let answer = match self.send(self.http.get(url), "read object", name, true).await {
+        let answer = match self.send(self.http.get(url), "read object", name, Wait::Whole).await {
             Err(GcsError::Status { status: 404, .. }) => return Ok(None),
             other => other?,
         };
@@ -194,15 +206,22 @@ impl Api {
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, format!("multipart/related; boundary={boundary}"))
             .body(body);
-        let answer = self.send(request, "write object", name, true).await?;
+        let answer = self.send(request, "write object", name, Wait::Whole).await?;
         Ok(Self::object_from(answer).await?.generation)
     }
 
-    /// Streams `body` into a new object `name` (a media upload of unknown length).
+    /// How long one silent wait may last.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Streams `body` into a new object `name` (a media upload of unknown length). Not
+    /// bounded in time here: the caller bounds each wait for GCS to take the next chunk
+    /// and the wait for the answer after the last one.
     pub(crate) async fn put_stream(&self, name: &str, body: reqwest::Body) -> Result<ObjectMeta, GcsError> {
         let url = format!("{}?uploadType=media&name={}&ifGenerationMatch=0", self.upload_url(), esc(name));
         let request = self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
-        let answer = self.send(request, "upload object", name, false).await?;
+        let answer = self.send(request, "upload object", name, Wait::Caller).await?;
         Self::object_from(answer).await
     }
 
@@ -216,13 +235,13 @@ impl Api {
         .to_string();
         let url = format!("{}/compose", self.object_url(destination));
         let request = self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
-        let answer = self.send(request, "compose object", destination, true).await?;
+        let answer = self.send(request, "compose object", destination, Wait::Whole).await?;
         Self::object_from(answer).await
     }
 
     /// Deletes an object; `false` when it did not exist.
     pub(crate) async fn delete(&self, name: &str) -> Result<bool, GcsError> {
-        match self.send(self.http.delete(self.object_url(name)), "delete object", name, true).await {
+        match self.send(self.http.delete(self.object_url(name)), "delete object", name, Wait::Whole).await {
             Ok(_) => Ok(true),
             Err(GcsError::Status { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
@@ -245,7 +264,7 @@ impl Api {
         if let Some(token) = page_token {
             url.push_str(&format!("&pageToken={}", esc(token)));
         }
-        let answer = self.send(self.http.get(url), "list objects", prefix, true).await?;
+        let answer = self.send(self.http.get(url), "list objects", prefix, Wait::Whole).await?;
         let body = answer.bytes().await?;
         let raw: RawList =
             serde_json::from_slice(&body).map_err(|e| GcsError::Corrupt(format!("unexpected object list: {e}")))?;
@@ -258,13 +277,24 @@ impl Api {
         let url = format!("{}?alt=media", self.object_url(name));
         let request =
             self.http.get(url).header(reqwest::header::RANGE, format!("bytes={}-{}", range.start, range.end - 1));
-        let answer = self.send(request, "download object", name, false).await?;
+        let answer = self.send(request, "download object", name, Wait::Head).await?;
         let expected = range.end - range.start;
         if answer.status() != reqwest::StatusCode::PARTIAL_CONTENT
             && answer.content_length().is_some_and(|len| len != expected)
         {
             return Err(GcsError::Corrupt(format!("{name}: the range {range:?} was not honoured")));
         }
-        Ok(Box::pin(answer.bytes_stream().map(|chunk| chunk.map_err(std::io::Error::other))))
+        // Every silent wait for the next chunk is bounded.
+        let idle = self.timeout;
+        let chunks = Box::pin(answer.bytes_stream());
+        Ok(Box::pin(futures_util::stream::unfold(Some(chunks), move |chunks| async move {
+            let mut chunks = chunks?;
+            match tokio::time::timeout(idle, chunks.next()).await {
+                Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(chunks))),
+                Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), None)),
+                Ok(None) => None,
+                Err(_) => Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "GCS download stalled")), None)),
+            }
+        })))
     }
 }

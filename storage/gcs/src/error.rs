@@ -20,6 +20,13 @@ pub enum GcsError {
         /// The start of GCS's error message.
         message: String,
     },
+    /// GCS did not answer within the request timeout.
+    TimedOut {
+        /// What was being done.
+        operation: &'static str,
+        /// The object (or bucket) concerned.
+        target: String,
+    },
     /// A generation precondition failed: another writer changed the object first.
     PreconditionFailed,
     /// An object this crate wrote holds something it cannot read back.
@@ -37,6 +44,7 @@ impl fmt::Display for GcsError {
             Self::Status { operation, target, status, message } => {
                 write!(f, "GCS {operation} {target}: HTTP {status}: {message}")
             }
+            Self::TimedOut { operation, target } => write!(f, "GCS {operation} {target}: no answer in time"),
             Self::PreconditionFailed => f.write_str("GCS generation precondition failed"),
             Self::Corrupt(why) => write!(f, "GCS object unreadable: {why}"),
             Self::Config(why) => write!(f, "GCS configuration: {why}"),
@@ -64,7 +72,9 @@ impl From<GcsError> for StorageError {
     fn from(e: GcsError) -> Self {
         match &e {
             // Retrying later may work: the service answers 503.
-            GcsError::Transport(_) | GcsError::Auth(_) => StorageError::Unavailable(Box::new(e)),
+            GcsError::Transport(_) | GcsError::Auth(_) | GcsError::TimedOut { .. } => {
+                StorageError::Unavailable(Box::new(e))
+            }
             GcsError::Status { status, .. } if *status == 429 || *status >= 500 => {
                 StorageError::Unavailable(Box::new(e))
             }

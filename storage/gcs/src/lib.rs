@@ -97,7 +97,6 @@ impl GcsStorage {
         let http = reqwest::Client::builder()
             .user_agent(concat!("tus-gcs/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout)
-            .read_timeout(config.request_timeout)
             .build()
             .map_err(|e| GcsError::Config(format!("cannot build the HTTP client: {e}")))?;
         let auth = auth::Authorizer::new(config.auth);

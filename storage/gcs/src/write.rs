@@ -5,7 +5,7 @@ use crate::GcsStorage;
 use crate::error::GcsError;
 use crate::state::{PartState, UploadState};
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tus_core::{AppendOptions, ChunkStream, StorageError, UploadId};
 
 /// Chunks in flight between the request body and the upload to GCS: with the body's
@@ -95,10 +95,29 @@ impl GcsStorage {
         };
         let (sender, mut receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
         let body = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
-        let upload = self.api.put_stream(name, reqwest::Body::wrap_stream(body));
+        let timeout = self.api.timeout();
+        let (body_done, body_sent) = oneshot::channel::<()>();
+        let upload = async {
+            let mut upload = std::pin::pin!(self.api.put_stream(name, reqwest::Body::wrap_stream(body)));
+            // The upload lasts as long as its body; once the body is sent, GCS's answer
+            // must come within the timeout.
+            tokio::select! {
+                answer = &mut upload => return answer,
+                _ = body_sent => {}
+            }
+            tokio::time::timeout(timeout, upload)
+                .await
+                .unwrap_or_else(|_| Err(GcsError::TimedOut { operation: "upload object", target: name.to_owned() }))
+        };
         let pump = async move {
+            let _body_done = body_done;
+            // GCS must take each chunk within the timeout, or the upload is given up.
+            let send = |chunk: Bytes| {
+                let sender = &sender;
+                async move { matches!(tokio::time::timeout(timeout, sender.send(Ok(chunk))).await, Ok(Ok(()))) }
+            };
             let mut sent = first.len() as u64;
-            if sender.send(Ok(first)).await.is_err() {
+            if !send(first).await {
                 return (sent, None);
             }
             loop {
@@ -109,8 +128,8 @@ impl GcsStorage {
                     Some(Ok(chunk)) if chunk.is_empty() => {}
                     Some(Ok(chunk)) => {
                         sent += chunk.len() as u64;
-                        // The upload stopped (it failed): its error is reported below.
-                        if sender.send(Ok(chunk)).await.is_err() {
+                        // The upload stopped (it failed) or stalled: reported below.
+                        if !send(chunk).await {
                             return (sent, None);
                         }
                     }
@@ -120,12 +139,16 @@ impl GcsStorage {
                     None => return (sent, Some(SegmentEnd::End)),
                 }
             }
-            // Dropping the sender ends the upload's body.
+            // Dropping the sender ends the upload's body; dropping `_body_done` starts
+            // the wait for GCS's answer.
         };
         let (uploaded, (sent, end)) = tokio::join!(upload, pump);
         let object = uploaded?;
         let Some(end) = end else {
-            return Err(GcsError::Corrupt(format!("the upload of {name} stopped reading its body")).into());
+            self.delete_quietly([name.to_owned()]).await;
+            return Err(
+                GcsError::TimedOut { operation: "upload object (taking the body)", target: name.to_owned() }.into()
+            );
         };
         if object.size != sent {
             self.delete_quietly([name.to_owned()]).await;

@@ -205,3 +205,25 @@ async fn a_missing_bucket_fails_at_connect_with_one_clear_error() {
     let err = GcsStorage::connect(unreachable).await.unwrap_err();
     assert!(matches!(err, tus_gcs::GcsError::Transport(_)), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_endpoint_times_out_instead_of_hanging() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let config = tus_gcs::GcsConfig::new("b")
+        .endpoint(endpoint)
+        .auth(tus_gcs::GcsAuth::Anonymous)
+        .request_timeout(std::time::Duration::from_millis(500));
+    let storage = GcsStorage::new(config).unwrap();
+    let started = std::time::Instant::now();
+    let err = storage.info(&id("silent")).await.unwrap_err();
+    assert!(matches!(err, StorageError::Unavailable(_)), "a timeout is a 503-kind error: {err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
