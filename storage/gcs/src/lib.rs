@@ -211,7 +211,10 @@ impl GcsStorage {
         state.composed = true;
         match self.save(id, &state, generation).await {
             Ok(_) => {
-                self.delete_quietly(sources).await;
+                // Everything under the parts prefix goes, including parts that a crashed
+                // or losing writer left behind.
+                let leftovers = self.list_names(&self.layout.parts_prefix(id)).await.unwrap_or(sources);
+                self.delete_quietly(leftovers).await;
                 state
             }
             Err(e) => {
