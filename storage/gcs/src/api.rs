@@ -215,12 +215,28 @@ impl Api {
         self.timeout
     }
 
-    /// Streams `body` into a new object `name` (a media upload of unknown length). Not
-    /// bounded in time here: the caller bounds each wait for GCS to take the next chunk
-    /// and the wait for the answer after the last one.
+    /// Streams `body` into a new object `name`: a resumable upload session, then one PUT
+    /// of unknown length (chunked). Not a media upload: fake-gcs-server holds a global
+    /// lock while it reads a media upload's body, which would stall every other request
+    /// for as long as a PATCH lasts. Not bounded in time here: the caller bounds each wait
+    /// for GCS to take the next chunk and the wait for the answer after the last one.
     pub(crate) async fn put_stream(&self, name: &str, body: reqwest::Body) -> Result<ObjectMeta, GcsError> {
-        let url = format!("{}?uploadType=media&name={}&ifGenerationMatch=0", self.upload_url(), esc(name));
-        let request = self.http.post(url).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
+        let url = format!("{}?uploadType=resumable&name={}&ifGenerationMatch=0", self.upload_url(), esc(name));
+        let start = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json; charset=UTF-8")
+            .header("X-Upload-Content-Type", "application/octet-stream")
+            .body(serde_json::json!({ "contentType": "application/octet-stream" }).to_string());
+        let answer = self.send(start, "start upload", name, Wait::Whole).await?;
+        let session = answer
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| GcsError::Corrupt(format!("no upload session URL for {name}")))?
+            .to_owned();
+        let request =
+            self.http.put(session).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
         let answer = self.send(request, "upload object", name, Wait::Caller).await?;
         Self::object_from(answer).await
     }

@@ -58,6 +58,40 @@ impl FakeGcs {
         GcsConfig::new(bucket).endpoint(self.endpoint()).auth(GcsAuth::Anonymous)
     }
 
+    /// Creates `bucket` without an async runtime (a plain HTTP request; the emulator
+    /// needs no credentials), retrying while the emulator warms up.
+    ///
+    /// # Panics
+    /// When the bucket cannot be created within a minute.
+    pub fn create_bucket_blocking(&self, bucket: &str) {
+        use std::io::{Read as _, Write as _};
+        let body = format!("{{\"name\":\"{bucket}\"}}");
+        let request = format!(
+            "POST /storage/v1/b?project=test-project HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answer = TcpStream::connect(("127.0.0.1", self.port)).and_then(|mut stream| {
+                stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+                stream.write_all(request.as_bytes())?;
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer)?;
+                Ok(answer)
+            });
+            match answer {
+                // 409: it exists already.
+                Ok(answer) if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 409") => return,
+                other => {
+                    assert!(Instant::now() < deadline, "cannot create bucket {bucket}: {other:?}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
     /// Creates `bucket` (retrying while the emulator warms up) and connects to it.
     ///
     /// # Panics
@@ -68,10 +102,12 @@ impl FakeGcs {
         loop {
             match storage.create_bucket("test-project").await {
                 Ok(()) => break,
-                Err(e) => {
+                // Only a refused connection means "not up yet".
+                Err(e @ crate::GcsError::Transport(_)) => {
                     assert!(Instant::now() < deadline, "cannot create bucket {bucket}: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+                Err(e) => panic!("cannot create bucket {bucket}: {e}"),
             }
         }
         storage

@@ -227,3 +227,32 @@ async fn a_silent_endpoint_times_out_instead_of_hanging() {
     assert!(matches!(err, StorageError::Unavailable(_)), "a timeout is a 503-kind error: {err:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_answers_while_an_append_streams() {
+    let emulator = FakeGcs::start();
+    let storage = emulator.storage(BUCKET, |c| c.prefix("s/")).await;
+    let upload = id("streaming");
+    storage.create(NewUpload::new(upload.clone()).with_length(Some(10))).await.unwrap();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let writer = {
+        let storage = storage.clone();
+        let upload = upload.clone();
+        tokio::spawn(async move {
+            // "hello" now, "world" only once the reader has its answer.
+            let rest = futures_util::stream::once(async move {
+                let _ = released.await;
+                Ok::<_, BodyError>(Bytes::from_static(b"world"))
+            });
+            let body = futures_util::stream::iter([Ok(Bytes::from_static(b"hello"))]).chain(rest);
+            let mut body = ChunkStream::new(body, Some(10));
+            storage.append(&upload, 0, &mut body, AppendOptions::new()).await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let info = tokio::time::timeout(std::time::Duration::from_secs(5), storage.info(&upload)).await;
+    let info = info.expect("info must not wait for a streaming append").unwrap();
+    assert_eq!(info.offset, 0, "uncommitted bytes are not visible");
+    release.send(()).unwrap();
+    assert_eq!(writer.await.unwrap().unwrap().offset, 10);
+}
