@@ -49,6 +49,9 @@ pub enum StorageArg {
     /// An S3 (or S3-compatible) bucket, --bucket; endpoint and credentials come from
     /// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
     S3,
+    /// A Google Cloud Storage bucket, --bucket; STORAGE_EMULATOR_HOST selects an emulator,
+    /// else GOOGLE_OAUTH_ACCESS_TOKEN or the metadata server's service account is used.
+    Gcs,
 }
 
 /// When unfinished uploads expire (`--expiration-mode`).
@@ -90,15 +93,15 @@ pub struct ServeArgs {
     #[arg(long, default_value = "./uploads")]
     pub dir: PathBuf,
 
-    /// Where uploads are stored: SQLite and files in --dir, or an S3 bucket (--bucket).
+    /// Where uploads are stored: SQLite and files in --dir, or an S3 or GCS bucket (--bucket).
     #[arg(long, value_enum, default_value_t)]
     pub storage: StorageArg,
 
-    /// With `--storage s3`: the bucket (it must exist).
-    #[arg(long, value_name = "BUCKET", required_if_eq("storage", "s3"))]
+    /// With `--storage s3` or `gcs`: the bucket (it must exist).
+    #[arg(long, value_name = "BUCKET", required_if_eq_any([("storage", "s3"), ("storage", "gcs")]))]
     pub bucket: Option<String>,
 
-    /// With `--storage s3`: a prefix for every object key, e.g. `uploads/`.
+    /// With `--storage s3` or `gcs`: a prefix for every object name, e.g. `uploads/`.
     #[arg(long, default_value = "", value_name = "PREFIX")]
     pub prefix: String,
 

@@ -71,6 +71,8 @@ pub enum CliError {
     Hooks(tus_hooks::InvalidHookConfig),
     /// `--storage s3`: the bucket or the credentials cannot be used.
     S3(tus_s3::S3SetupError),
+    /// `--storage gcs`: the bucket or the credentials cannot be used.
+    Gcs(tus_gcs::GcsError),
     /// The upload was interrupted (Ctrl-C); it can be resumed.
     Interrupted {
         /// The upload's URL, when it had been created.
@@ -109,6 +111,7 @@ impl fmt::Display for CliError {
             Self::Redis(source) => format!("cannot use --lock redis: {source}"),
             Self::Hooks(source) => format!("cannot set up hooks: {source}"),
             Self::S3(source) => format!("cannot use --storage s3: {source}"),
+            Self::Gcs(source) => format!("cannot use --storage gcs: {source}"),
         };
         // One line, whatever the underlying error says.
         f.write_str(&text.replace(['\r', '\n'], " "))
@@ -124,6 +127,7 @@ impl std::error::Error for CliError {
             Self::Redis(source) => Some(source),
             Self::Hooks(source) => Some(source),
             Self::S3(source) => Some(source),
+            Self::Gcs(source) => Some(source),
             Self::Interrupted { .. } => None,
         }
     }
@@ -151,7 +155,7 @@ pub fn open_storage(dir: &Path, durability: DurabilityArg) -> Result<Arc<dyn Sto
 }
 
 /// Opens the storage `tus serve` runs on (`--storage`), and the largest upload it can hold.
-/// For S3 it checks the bucket and the credentials first (one HeadBucket).
+/// For S3 and GCS it checks the bucket and the credentials first (one request).
 pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, Option<u64>), CliError> {
     match args.storage {
         StorageArg::Sqlite => Ok((open_storage(&args.dir, args.durability)?, None)),
@@ -169,6 +173,12 @@ pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, O
             storage.check().await.map_err(CliError::S3)?;
             let max = storage.max_upload_size();
             Ok((Arc::new(storage), Some(max)))
+        }
+        StorageArg::Gcs => {
+            let bucket = args.bucket.clone().unwrap_or_default();
+            let config = tus_gcs::GcsConfig::from_env(bucket).prefix(&args.prefix);
+            let storage = tus_gcs::GcsStorage::connect(config).await.map_err(CliError::Gcs)?;
+            Ok((Arc::new(storage), None))
         }
     }
 }

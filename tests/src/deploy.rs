@@ -33,6 +33,10 @@ pub enum Backend {
     /// test process, started on first use).
     #[cfg(feature = "s3")]
     S3,
+    /// `tus_gcs::GcsStorage` under a fresh prefix of a bucket on fake-gcs-server (one
+    /// emulator per test process, started on first use).
+    #[cfg(feature = "gcs")]
+    Gcs,
 }
 
 /// The moto all S3 deployments of this process share, and the storage settings they use:
@@ -78,13 +82,43 @@ mod s3 {
     }
 }
 
-/// A storage and, for file-backed ones, the directory it lives in.
+/// The fake-gcs-server all GCS deployments of this process share.
+#[cfg(feature = "gcs")]
+mod gcs {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tus_gcs::emulator::FakeGcs;
+
+    const BUCKET: &str = "tus-conformance";
+
+    static EMULATOR: OnceLock<FakeGcs> = OnceLock::new();
+    static PREFIXES: AtomicU64 = AtomicU64::new(0);
+
+    /// A fresh prefix in the shared bucket.
+    pub(super) fn fresh_prefix() -> String {
+        format!("run-{}-{}/", std::process::id(), PREFIXES.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// A storage over `prefix` (a new client: what a restarted process would have).
+    pub(super) fn open(prefix: &str) -> tus_gcs::GcsStorage {
+        let emulator = EMULATOR.get_or_init(|| {
+            let emulator = FakeGcs::start();
+            emulator.create_bucket_blocking(BUCKET);
+            emulator
+        });
+        tus_gcs::GcsStorage::new(emulator.config(BUCKET).prefix(prefix)).expect("valid GCS storage settings")
+    }
+}
+
+/// A storage and, for file-backed ones, the directory it lives in (for GCS, the prefix).
 #[derive(Clone)]
 struct StorageSlot {
     storage: Arc<dyn Storage>,
     dir: Option<Arc<tempfile::TempDir>>,
     #[cfg(feature = "s3")]
     s3: Option<tus_s3::S3Storage>,
+    #[cfg(feature = "gcs")]
+    gcs_prefix: Option<String>,
 }
 
 impl StorageSlot {
@@ -94,6 +128,8 @@ impl StorageSlot {
             dir,
             #[cfg(feature = "s3")]
             s3: None,
+            #[cfg(feature = "gcs")]
+            gcs_prefix: None,
         }
     }
 }
@@ -111,7 +147,18 @@ impl Backend {
             #[cfg(feature = "s3")]
             Self::S3 => {
                 let storage = s3::open();
-                StorageSlot { storage: Arc::new(storage.clone()), dir: None, s3: Some(storage) }
+                {
+                    let mut slot = StorageSlot::new(Arc::new(storage.clone()), None);
+                    slot.s3 = Some(storage);
+                    slot
+                }
+            }
+            #[cfg(feature = "gcs")]
+            Self::Gcs => {
+                let prefix = gcs::fresh_prefix();
+                let mut slot = StorageSlot::new(Arc::new(gcs::open(&prefix)), None);
+                slot.gcs_prefix = Some(prefix);
+                slot
             }
         }
     }
@@ -129,7 +176,18 @@ impl Backend {
             #[cfg(feature = "s3")]
             Self::S3 => {
                 let storage = s3::reopen(slot.s3.as_ref().expect("an S3 slot has its storage"));
-                StorageSlot { storage: Arc::new(storage.clone()), dir: None, s3: Some(storage) }
+                {
+                    let mut slot = StorageSlot::new(Arc::new(storage.clone()), None);
+                    slot.s3 = Some(storage);
+                    slot
+                }
+            }
+            #[cfg(feature = "gcs")]
+            Self::Gcs => {
+                let prefix = slot.gcs_prefix.clone().expect("a GCS slot has a prefix");
+                let mut reopened = StorageSlot::new(Arc::new(gcs::open(&prefix)), None);
+                reopened.gcs_prefix = Some(prefix);
+                reopened
             }
         }
     }

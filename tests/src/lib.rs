@@ -20,6 +20,7 @@
 //! cargo test -p tus-conformance                          # memory and SQLite, standalone and wrapped
 //! cargo test -p tus-conformance --no-default-features    # memory only
 //! cargo test -p tus-conformance --features s3 s3_        # S3 storage on moto (scripts/moto.sh)
+//! cargo test -p tus-conformance --features gcs gcs_      # GCS storage on fake-gcs-server
 //! cargo test -p tus-conformance a4_4                     # one line, every combination
 //! cargo test -p tus-conformance memory_wrapped::         # one combination
 //! ```

@@ -3,7 +3,8 @@
 //! `<backend>_<mode>::<line>` (e.g. `memory_wrapped::a4_4_offset_mismatch_is_409_and_changes_nothing`).
 //!
 //! The SQLite runs come with the default `sqlite` feature; `--no-default-features` runs
-//! the in-memory ones alone. `--features s3` adds `s3_standalone` (S3Storage on moto).
+//! the in-memory ones alone. `--features s3` adds `s3_standalone` (S3Storage on moto),
+//! `--features gcs` adds `gcs_standalone` (GcsStorage on fake-gcs-server).
 
 use tus_conformance::{Backend, InProcess, Mode};
 
@@ -174,3 +175,5 @@ conformance!(sqlite_standalone, Backend::Sqlite, Mode::Standalone);
 conformance!(sqlite_wrapped, Backend::Sqlite, Mode::Wrapped);
 #[cfg(feature = "s3")]
 conformance!(s3_standalone, Backend::S3, Mode::Standalone);
+#[cfg(feature = "gcs")]
+conformance!(gcs_standalone, Backend::Gcs, Mode::Standalone);
