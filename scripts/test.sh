@@ -25,3 +25,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quie
 
 step "cargo test"
 cargo test --workspace --all-features --no-fail-fast
+
+# The binary users build (`cargo install tus-cli`) has only its default features: check that
+# those work too (feature-gated setup, such as a TLS crypto provider, can differ).
+step "cargo test: the tus binary with its default features"
+cargo test -p tus-cli --test cli --test client_cli
