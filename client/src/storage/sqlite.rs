@@ -2,7 +2,7 @@ use super::{StorageError, StoredUpload, UrlStorage};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A URL storage in an SQLite database (table `tus_upload_urls`), safe for concurrent
 /// threads (one connection behind a mutex) and processes (SQLite's locking, WAL mode and
@@ -39,24 +39,42 @@ impl SqliteUrlStorage {
     }
 
     fn from_connection(connection: Connection) -> Result<Self, StorageError> {
-        connection.busy_timeout(Duration::from_secs(10)).map_err(db)?;
-        // WAL lets readers and a writer of other processes work at once; in-memory
-        // databases answer "memory" and that is fine.
-        let _: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(db)?;
-        connection
-            .execute_batch(
-                "CREATE TABLE IF NOT EXISTS tus_upload_urls (
-                    key TEXT PRIMARY KEY NOT NULL,
-                    upload TEXT NOT NULL
-                )",
-            )
-            .map_err(db)?;
+        connection.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+        // Switching to WAL and creating the table can answer "busy" without waiting when other
+        // processes open the same new file at the same moment (SQLite skips the busy handler
+        // there to avoid deadlocks), so those retry by hand, within the same timeout.
+        let deadline = Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match set_up(&connection) {
+                Err(e) if is_busy(&e) && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                other => break other.map_err(db)?,
+            }
+        }
         Ok(Self { connection: Mutex::new(connection) })
     }
 
     fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// How long a call waits for another process's write.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// WAL mode (readers and a writer of other processes work at once; in-memory databases
+/// answer "memory", which is fine) and the table.
+fn set_up(connection: &Connection) -> rusqlite::Result<()> {
+    let _: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    connection.execute_batch(
+        "CREATE TABLE IF NOT EXISTS tus_upload_urls (
+            key TEXT PRIMARY KEY NOT NULL,
+            upload TEXT NOT NULL
+        )",
+    )
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 fn parse(json: &str) -> Result<StoredUpload, StorageError> {

@@ -40,10 +40,12 @@ const COLUMNS: &str = r#"id, "offset", length, metadata, concat, created_at, exp
 
 /// Maps a SQLite error: lock contention is temporary, anything else is a backend failure.
 pub(crate) fn db_err(err: rusqlite::Error) -> StorageError {
-    match err.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StorageError::Unavailable(Box::new(err)),
-        _ => StorageError::Other(Box::new(err)),
-    }
+    if is_busy(&err) { StorageError::Unavailable(Box::new(err)) } else { StorageError::Other(Box::new(err)) }
+}
+
+/// Whether `err` is lock contention with another connection.
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(err.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
 }
 
 /// Whether a record is live or a tombstone.
@@ -147,7 +149,15 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, StorageErr
 /// Opens the writer connection, switches the database to WAL and brings the schema up to date.
 pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connection, StorageError> {
     let mut conn = connect(path, durability)?;
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(db_err)?;
+    // Several processes opening one new directory at once: the switch to WAL may answer
+    // "busy" without calling the busy handler (SQLite avoids a deadlock there), so retry.
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mode: String = loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            other => break other.map_err(db_err)?,
+        }
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StorageError::other(format!("SQLite refused WAL mode (journal_mode is {mode})")));
     }

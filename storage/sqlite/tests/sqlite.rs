@@ -649,3 +649,24 @@ async fn health_checks_the_database_and_the_data_directory() {
     let err = storage.health().await.expect_err("no data directory: not healthy");
     assert!(matches!(err, StorageError::Io(_)), "{err:?}");
 }
+
+/// Instances started together on one new directory (a deploy of several `tus serve`) all open it.
+#[test]
+fn storages_opening_one_new_directory_at_once_all_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let start = Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, start) = (dir.path().to_owned(), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    SqliteStorage::open(path).map(drop)
+                })
+            })
+            .collect();
+        for opener in openers {
+            opener.join().unwrap().unwrap();
+        }
+    }
+}
