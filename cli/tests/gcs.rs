@@ -14,21 +14,7 @@ use tus_gcs::emulator::FakeGcs;
 
 /// `tus serve --storage gcs` on the emulator's `bucket` under `prefix`.
 fn serve(emulator: &FakeGcs, dir: &Path, bucket: &str, prefix: &str) -> TusServer {
-    let mut command = Command::new(common::tus_bin());
-    command
-        .args(["serve", "--port", "0", "--dir"])
-        .arg(dir)
-        .args(["--storage", "gcs", "--bucket", bucket, "--prefix", prefix])
-        .env("STORAGE_EMULATOR_HOST", emulator.endpoint());
-    TusServer::spawn(command, dir).unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn post(server: &TusServer, headers: &[(&str, &str)]) -> String {
-    let mut all = vec![("Tus-Resumable", "1.0.0")];
-    all.extend_from_slice(headers);
-    let response = request(server.addr, Method::POST, &server.base_path, &all[..], Bytes::new()).await.unwrap();
-    assert_eq!(response.status, 201, "POST: {}", response.text());
-    server.path_of(response.header("location").unwrap())
+    TusServer::spawn(common::cloud::gcs_command(emulator, dir, bucket, prefix), dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,11 +42,11 @@ async fn upload_resume_concatenate_terminate_on_gcs() {
     let other = serve(&emulator, other_dir.path(), "uploads", "tus/");
     let a = test_data(100 * KIB, 2);
     let b = test_data(30 * KIB, 3);
-    let pa = post(&server, &[("Upload-Length", &a.len().to_string()), ("Upload-Concat", "partial")]).await;
-    let pb = post(&other, &[("Upload-Length", &b.len().to_string()), ("Upload-Concat", "partial")]).await;
+    let pa = server.create_with(&[("Upload-Length", &a.len().to_string()), ("Upload-Concat", "partial")]).await;
+    let pb = other.create_with(&[("Upload-Length", &b.len().to_string()), ("Upload-Concat", "partial")]).await;
     assert_eq!(other.patch(&pa, 0, Bytes::from(a.clone())).await.status, 204);
     assert_eq!(server.patch(&pb, 0, Bytes::from(b.clone())).await.status, 204);
-    let final_path = post(&other, &[("Upload-Concat", &format!("final;{pb} {pa}"))]).await;
+    let final_path = other.create_with(&[("Upload-Concat", &format!("final;{pb} {pa}"))]).await;
     let mut expected = b.clone();
     expected.extend_from_slice(&a);
     assert_eq!(sha256(&server.download(&final_path).await), sha256(&expected));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::TusServer;
+use common::{TusServer, cloud};
 use std::process::Command;
 use tus_example_harness::interop::{Endpoint, InteropServer};
 use tus_gcs::emulator::FakeGcs;
@@ -23,12 +23,10 @@ impl<E> InteropServer for CloudServed<E> {
     }
 }
 
-fn spawn<E>(emulator: E, configure: impl FnOnce(&mut Command, &E)) -> CloudServed<E> {
+/// Starts the server `command` builds on `emulator`, with a fresh data directory.
+fn spawn<E>(emulator: E, command: impl FnOnce(&E, &std::path::Path) -> Command) -> CloudServed<E> {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut command = Command::new(common::tus_bin());
-    command.args(["serve", "--port", "0", "--dir"]).arg(dir.path());
-    configure(&mut command, &emulator);
-    let server = TusServer::spawn(command, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let server = TusServer::spawn(command(&emulator, dir.path()), dir.path()).unwrap_or_else(|e| panic!("{e}"));
     CloudServed { server, _dir: dir, _emulator: emulator }
 }
 
@@ -36,25 +34,14 @@ fn spawn<E>(emulator: E, configure: impl FnOnce(&mut Command, &E)) -> CloudServe
 async fn s3() -> CloudServed<Moto> {
     let moto = Moto::start();
     moto.create_bucket("interop").await;
-    spawn(moto, |command, moto| {
-        command
-            .args(["--storage", "s3", "--bucket", "interop", "--prefix", "tus/"])
-            .env("AWS_ENDPOINT_URL_S3", moto.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1");
-    })
+    spawn(moto, |moto, dir| cloud::s3_command(moto, dir, "interop", "tus/"))
 }
 
 /// `tus serve --storage gcs` on fake-gcs-server.
 async fn gcs() -> CloudServed<FakeGcs> {
     let emulator = FakeGcs::start();
     emulator.storage("interop", |c| c).await;
-    spawn(emulator, |command, emulator| {
-        command
-            .args(["--storage", "gcs", "--bucket", "interop", "--prefix", "tus/"])
-            .env("STORAGE_EMULATOR_HOST", emulator.endpoint());
-    })
+    spawn(emulator, |emulator, dir| cloud::gcs_command(emulator, dir, "interop", "tus/"))
 }
 
 mod s3_js {

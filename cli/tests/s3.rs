@@ -22,17 +22,11 @@ const PART: usize = 256 * KIB;
 
 /// `tus serve --storage s3` on `moto`'s `bucket` under `prefix`.
 fn serve(moto: &Moto, dir: &Path, bucket: &str, prefix: &str, part: usize, extra: &[&str]) -> TusServer {
-    let mut command = Command::new(common::tus_bin());
+    let mut command = common::cloud::s3_command(moto, dir, bucket, prefix);
     command
-        .args(["serve", "--port", "0", "--dir"])
-        .arg(dir)
-        .args(["--storage", "s3", "--bucket", bucket, "--prefix", prefix, "--part-concurrency", "2"])
+        .args(["--part-concurrency", "2"])
         .args(["--part-size", &part.to_string(), "--min-part-size", &part.min(5 * MIB).to_string()])
-        .args(extra)
-        .env("AWS_ENDPOINT_URL_S3", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1");
+        .args(extra);
     TusServer::spawn(command, dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -56,14 +50,6 @@ async fn patch_all(server: &TusServer, path: &str, data: &[u8], start: usize, st
         assert_eq!(response.header("upload-offset"), Some(end.to_string().as_str()));
         offset = end;
     }
-}
-
-async fn post(server: &TusServer, headers: &[(&str, &str)]) -> String {
-    let mut all = vec![("Tus-Resumable", "1.0.0")];
-    all.extend_from_slice(headers);
-    let response = request(server.addr, Method::POST, &server.base_path, &all[..], Bytes::new()).await.unwrap();
-    assert_eq!(response.status, 201, "POST: {}", response.text());
-    server.path_of(response.header("location").unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +102,7 @@ async fn upload_resume_checksum_deferred_terminate_on_s3() {
 
     // Deferred length: declared with the last PATCH.
     let data = test_data(PART * 2 + 10, 4);
-    let path = post(&server, &[("Upload-Defer-Length", "1")]).await;
+    let path = server.create_with(&[("Upload-Defer-Length", "1")]).await;
     patch_all(&server, &path, &data[..PART + 7], 0, PART + 7).await;
     let mut headers = patch_headers((PART + 7) as u64);
     headers.push(("Upload-Length", data.len().to_string()));
@@ -149,13 +135,13 @@ async fn concatenation_on_s3_at_the_real_minimum() {
     let mut expected = Vec::new();
     for (n, size) in [6 * MIB, 300 * KIB, 5 * MIB + 1, 17].into_iter().enumerate() {
         let data = test_data(size, 10 + n as u64);
-        let path = post(&server, &[("Upload-Length", &size.to_string()), ("Upload-Concat", "partial")]).await;
+        let path = server.create_with(&[("Upload-Length", &size.to_string()), ("Upload-Concat", "partial")]).await;
         patch_all(&server, &path, &data, 0, 2 * MIB).await;
         partials.push(path);
         expected.extend_from_slice(&data);
     }
     let list = format!("final;{}", partials.join(" "));
-    let final_path = post(&server, &[("Upload-Concat", &list)]).await;
+    let final_path = server.create_with(&[("Upload-Concat", &list)]).await;
     assert_eq!(server.offset(&final_path).await, expected.len() as u64);
     assert_eq!(sha256(&server.download(&final_path).await), sha256(&expected), "concatenated bytes");
 }

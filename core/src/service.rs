@@ -62,33 +62,20 @@ impl Shared {
                 && features.concatenation_unfinished
                 && extensions.contains(Extension::ConcatenationUnfinished),
         );
-        let (storage, locker, hooks) = (layer.storage.clone(), layer.locker.clone(), layer.hooks.clone());
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+        let (mut storage, mut locker, mut hooks) = (layer.storage.clone(), layer.locker.clone(), layer.hooks.clone());
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+        let mut metrics = Recorder::default();
         #[cfg(feature = "metrics")]
-        if let Some(metrics) = &layer.metrics {
+        if let Some(configured) = &layer.metrics {
             use crate::metrics::{InstrumentedHooks, InstrumentedLocker, InstrumentedStorage};
-            let recorder = metrics.recorder();
-            let instruments = metrics.instruments();
-            return Self {
-                config,
-                storage: InstrumentedStorage::wrap(storage, instruments.clone()),
-                locker: InstrumentedLocker::wrap(locker, instruments.clone()),
-                hooks: InstrumentedHooks::wrap(hooks, instruments),
-                runtime: layer.runtime.clone(),
-                extensions,
-                features,
-                metrics: recorder,
-            };
+            let instruments = configured.instruments();
+            storage = InstrumentedStorage::wrap(storage, instruments.clone());
+            locker = InstrumentedLocker::wrap(locker, instruments.clone());
+            hooks = InstrumentedHooks::wrap(hooks, instruments);
+            metrics = configured.recorder();
         }
-        Self {
-            config,
-            storage,
-            locker,
-            hooks,
-            runtime: layer.runtime.clone(),
-            extensions,
-            features,
-            metrics: Recorder::default(),
-        }
+        Self { config, storage, locker, hooks, runtime: layer.runtime.clone(), extensions, features, metrics }
     }
 
     pub(crate) fn has(&self, extension: Extension) -> bool {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
+pub mod cloud;
 pub mod interop;
 pub mod redis;
 
@@ -171,16 +172,16 @@ impl TusServer {
 
     /// Creates an upload of `length` bytes and returns its path.
     pub async fn create(&self, length: u64) -> String {
-        let response = request(
-            self.addr,
-            Method::POST,
-            &self.base_path,
-            &[("Tus-Resumable", "1.0.0"), ("Upload-Length", &length.to_string())],
-            Bytes::new(),
-        )
-        .await
-        .expect("POST");
-        assert_eq!(response.status, 201, "POST: {response:?}");
+        self.create_with(&[("Upload-Length", &length.to_string())]).await
+    }
+
+    /// Creates an upload with these headers (besides `Tus-Resumable`), expecting 201, and
+    /// returns its path.
+    pub async fn create_with(&self, headers: &[(&str, &str)]) -> String {
+        let mut all = vec![("Tus-Resumable", "1.0.0")];
+        all.extend_from_slice(headers);
+        let response = request(self.addr, Method::POST, &self.base_path, &all[..], Bytes::new()).await.expect("POST");
+        assert_eq!(response.status, 201, "POST: {}", response.text());
         self.path_of(response.header("location").expect("Location"))
     }
 
