@@ -4,16 +4,12 @@
 
 mod common;
 
-use bytes::Bytes;
+use common::race::race;
 use common::redis::{RedisServer, free_port};
-use common::{MIB, Response, StreamingPatch, TusServer, patch_headers, request, sha256, test_data};
-use http::Method;
-use std::net::SocketAddr;
+use common::{MIB, StreamingPatch, TusServer, sha256, test_data};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Barrier;
 
 /// The lease TTL the instances run with: how long a dead instance's lock stays taken.
 const LEASE_TTL: Duration = Duration::from_secs(3);
@@ -30,12 +26,6 @@ fn start_pair(dir: &Path, redis: &RedisServer) -> [TusServer; 2] {
     [start_instance(dir, redis), start_instance(dir, redis)]
 }
 
-#[derive(Debug)]
-enum Outcome {
-    Status(u16, Option<String>, String),
-    Failed(#[allow(dead_code)] String),
-}
-
 /// 100 PATCHes at offset 0 of one upload, half on each instance, each with its own bytes:
 /// whatever lands at each offset is one writer's bytes, at most one request is told it
 /// succeeded, and the completed upload is byte-exact.
@@ -43,102 +33,11 @@ enum Outcome {
 async fn racing_patches_split_across_instances() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let servers = Arc::new(start_pair(dir.path(), &redis));
+    let servers = start_pair(dir.path(), &redis);
     // Whole bodies at once, then bodies trickled so that all 100 overlap and keep asking
     // each other (across instances) to let go.
-    race(&servers, MIB / 2, 100, None).await;
-    race(&servers, MIB / 2, 200, Some(Duration::from_millis(5))).await;
-}
-
-async fn race(servers: &Arc<[TusServer; 2]>, total: usize, seed: u64, pause: Option<Duration>) {
-    const WRITERS: usize = 100;
-    let path = servers[0].create(total as u64).await;
-    let bodies: Arc<Vec<Bytes>> =
-        Arc::new((0..WRITERS).map(|i| Bytes::from(test_data(total, seed + i as u64))).collect());
-    let barrier = Arc::new(Barrier::new(WRITERS));
-    let mut tasks = Vec::new();
-    for i in 0..WRITERS {
-        let (barrier, bodies, path) = (barrier.clone(), bodies.clone(), path.clone());
-        let addr = servers[i % 2].addr;
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            let result = match pause {
-                None => request(addr, Method::PATCH, &path, &patch_headers(0), bodies[i].clone()).await,
-                Some(pause) => trickle(addr, &path, &bodies[i], pause).await,
-            };
-            match result {
-                Ok(r) => Outcome::Status(r.status, r.header("upload-offset").map(str::to_owned), r.text()),
-                Err(e) => Outcome::Failed(e),
-            }
-        }));
-    }
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.unwrap());
-    }
-
-    let mut winners = Vec::new();
-    for (i, outcome) in outcomes.iter().enumerate() {
-        match outcome {
-            Outcome::Status(204, offset, _) => {
-                assert_eq!(offset.as_deref(), Some(total.to_string().as_str()), "writer {i}: {outcome:?}");
-                winners.push(i);
-            }
-            Outcome::Status(409 | 423, _, _) | Outcome::Failed(_) => {}
-            other => panic!("writer {i} (instance {}): unexpected outcome {other:?}", i % 2),
-        }
-    }
-    let summary = summarize(&outcomes);
-    eprintln!("{} race: {summary}", if pause.is_some() { "trickled" } else { "whole-body" });
-    assert!(winners.len() <= 1, "{} PATCHes at offset 0 all succeeded: {winners:?}", winners.len());
-
-    let offset = servers[1].offset(&path).await as usize;
-    assert_eq!(servers[0].offset(&path).await as usize, offset, "both instances see one offset");
-    assert!(offset > 0, "no writer's bytes landed ({summary})");
-    if !winners.is_empty() {
-        assert_eq!(offset, total, "a 204 was answered but the upload is not complete");
-    }
-
-    // Complete with filler after whatever landed, then compare with a serial upload.
-    let filler = test_data(total, 999);
-    if offset < total {
-        let rest = servers[1].patch(&path, offset as u64, filler[offset..].to_vec()).await;
-        assert_eq!(rest.status, 204, "{rest:?}");
-    }
-    let stored = servers[0].download(&path).await;
-    assert_eq!(stored.len(), total);
-    let sources: Vec<usize> = (0..WRITERS).filter(|&i| stored[..offset] == bodies[i][..offset]).collect();
-    assert_eq!(sources.len(), 1, "the first {offset} bytes are not one writer's bytes: {sources:?} ({summary})");
-    if let Some(&winner) = winners.first() {
-        assert_eq!(sources[0], winner, "the 204 went to a writer whose bytes were not stored");
-    }
-    let mut serial = bodies[sources[0]][..offset].to_vec();
-    serial.extend_from_slice(&filler[offset..]);
-    assert_eq!(sha256(&stored), sha256(&serial), "the result differs from a serial upload");
-}
-
-/// A PATCH at offset 0 sent in 32 KiB pieces with `pause` between them, until answered.
-async fn trickle(addr: SocketAddr, path: &str, body: &Bytes, pause: Duration) -> Result<Response, String> {
-    let mut patch = StreamingPatch::start(addr, path, 0, body.len() as u64).await;
-    for piece in body.chunks(32 * 1024) {
-        if patch.response.is_finished() || patch.body.send(Bytes::copy_from_slice(piece)).await.is_err() {
-            break;
-        }
-        tokio::time::sleep(pause).await;
-    }
-    (&mut patch.response).await.map_err(|e| e.to_string())?
-}
-
-fn summarize(outcomes: &[Outcome]) -> String {
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for outcome in outcomes {
-        let key = match outcome {
-            Outcome::Status(status, _, text) => format!("{status} {}", text.split(':').next().unwrap_or_default()),
-            Outcome::Failed(_) => "connection error".to_owned(),
-        };
-        *counts.entry(key).or_default() += 1;
-    }
-    format!("{counts:?}")
+    race(&servers, 100, MIB / 2, 100, None).await;
+    race(&servers, 100, MIB / 2, 200, Some(Duration::from_millis(5))).await;
 }
 
 /// A client that sends each 1 MiB chunk of a 50 MiB upload to the other instance.

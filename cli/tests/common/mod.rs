@@ -5,6 +5,7 @@
 
 pub mod cloud;
 pub mod interop;
+pub mod race;
 pub mod redis;
 
 use bytes::Bytes;
