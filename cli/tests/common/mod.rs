@@ -3,24 +3,25 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
+pub mod child;
 pub mod cloud;
 pub mod interop;
 pub mod race;
 pub mod redis;
 
 use bytes::Bytes;
+use child::{Started, spawn_and_read_first_line};
 use http::{HeaderMap, Method, Request};
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt as _, Full, combinators::BoxBody};
 use hyper_util::rt::TokioIo;
 use sha2::{Digest as _, Sha256};
 use std::convert::Infallible;
-use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -72,43 +73,19 @@ impl TusServer {
 
     /// Spawns a prepared `tus serve` command and waits for its URL line.
     pub fn spawn(mut command: Command, dir: &Path) -> Result<Self, String> {
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info,tus_core=debug");
         }
-        let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", tus_bin()))?;
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let stderr_pipe = child.stderr.take().expect("piped stderr");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr_pipe);
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let _ = tx.send(first);
-            // Keep draining so the server never blocks on a full pipe.
-            let mut rest = Vec::new();
-            let _ = reader.read_to_end(&mut rest);
-        });
-        let line = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(line) if !line.trim().is_empty() => line.trim_end().to_owned(),
-            other => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                std::thread::sleep(Duration::from_millis(100));
-                let err = stderr.lock().unwrap().clone();
-                return Err(format!("the server printed no URL line ({other:?}); status {status:?}; stderr:\n{err}"));
-            }
-        };
+        let Started { mut child, first_line, stderr } = spawn_and_read_first_line(command, START_TIMEOUT)
+            .map_err(|e| format!("cannot start {}: {e}", tus_bin()))?;
+        if first_line.trim().is_empty() {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            std::thread::sleep(Duration::from_millis(100));
+            let err = stderr.lock().unwrap().clone();
+            return Err(format!("the server printed no URL line; status {status:?}; stderr:\n{err}"));
+        }
+        let line = first_line.trim_end().to_owned();
         let url = parse_serving_line(&line).ok_or_else(|| format!("unexpected start line {line:?}"))?;
         let rest = url.strip_prefix("http://").ok_or_else(|| format!("not an http URL: {url}"))?;
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));

@@ -3,12 +3,14 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
-use std::io::{BufRead as _, BufReader, Read as _};
+// Every test binary that has `support` also has `common`.
+use crate::common::child::{Started, spawn_and_read_first_line};
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -194,31 +196,10 @@ pub struct External {
 }
 
 impl External {
-    fn spawn(mut command: Command, dir: tempfile::TempDir, what: &str) -> Self {
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}; {INSTALL_HINT}"));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(pipe);
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
-        });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let _ = tx.send(first);
-            let mut rest = Vec::new();
-            let _ = reader.read_to_end(&mut rest);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    fn spawn(command: Command, dir: tempfile::TempDir, what: &str) -> Self {
+        let Started { mut child, first_line: line, stderr } =
+            spawn_and_read_first_line(command, Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("cannot start {what}: {e}; {INSTALL_HINT}"));
         let Some(url) = line.trim().strip_prefix("listening ").map(str::to_owned) else {
             let _ = child.kill();
             let _ = child.wait();
