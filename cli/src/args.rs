@@ -54,6 +54,35 @@ pub enum StorageArg {
     Gcs,
 }
 
+/// Where uploads are stored: the flags `tus serve` and `tus cleanup` share.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StorageLocation {
+    /// Where uploads are stored: SQLite and files in --dir, or an S3 or GCS bucket (--bucket).
+    #[arg(long, value_enum, default_value_t)]
+    pub storage: StorageArg,
+
+    /// With `--storage s3` or `gcs`: the bucket (it must exist).
+    #[arg(long, value_name = "BUCKET", required_if_eq_any([("storage", "s3"), ("storage", "gcs")]))]
+    pub bucket: Option<String>,
+
+    /// With `--storage s3` or `gcs`: a prefix for every object name, e.g. `uploads/`.
+    #[arg(long, default_value = "", value_name = "PREFIX")]
+    pub prefix: String,
+}
+
+impl StorageLocation {
+    /// Where the uploads are, for messages: `dir` (with SQLite), `s3://BUCKET/PREFIX` or
+    /// `gs://BUCKET/PREFIX`.
+    pub fn place(&self, dir: &std::path::Path) -> String {
+        let bucket = self.bucket.as_deref().unwrap_or_default();
+        match self.storage {
+            StorageArg::Sqlite => dir.display().to_string(),
+            StorageArg::S3 => format!("s3://{bucket}/{}", self.prefix),
+            StorageArg::Gcs => format!("gs://{bucket}/{}", self.prefix),
+        }
+    }
+}
+
 /// When unfinished uploads expire (`--expiration-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ExpirationMode {
@@ -93,17 +122,9 @@ pub struct ServeArgs {
     #[arg(long, default_value = "./uploads")]
     pub dir: PathBuf,
 
-    /// Where uploads are stored: SQLite and files in --dir, or an S3 or GCS bucket (--bucket).
-    #[arg(long, value_enum, default_value_t)]
-    pub storage: StorageArg,
-
-    /// With `--storage s3` or `gcs`: the bucket (it must exist).
-    #[arg(long, value_name = "BUCKET", required_if_eq_any([("storage", "s3"), ("storage", "gcs")]))]
-    pub bucket: Option<String>,
-
-    /// With `--storage s3` or `gcs`: a prefix for every object name, e.g. `uploads/`.
-    #[arg(long, default_value = "", value_name = "PREFIX")]
-    pub prefix: String,
+    /// Where uploads are stored: --storage, --bucket, --prefix.
+    #[command(flatten)]
+    pub location: StorageLocation,
 
     /// With `--storage s3`: the preferred part size; uploads needing more than 10,000 parts
     /// get larger ones. Each upload buffers at most part size × (part concurrency + 1).
@@ -224,17 +245,28 @@ impl ServeArgs {
 /// The flags of `tus cleanup`.
 #[derive(Debug, Clone, Args)]
 pub struct CleanupArgs {
-    /// The directory the server stores uploads in.
+    /// The directory the server stores uploads in (`--storage sqlite`).
     #[arg(long, default_value = "./uploads")]
     pub dir: PathBuf,
+
+    /// Where the uploads are stored, as given to `tus serve` (the same flags and
+    /// environment variables).
+    #[command(flatten)]
+    pub location: StorageLocation,
+
+    /// With `--storage s3`: also abort multipart uploads (and delete incomplete-part
+    /// objects) under the prefix that no live upload refers to and that are older than this,
+    /// as the servers' janitor does. Skipped with --dry-run.
+    #[arg(long, value_parser = parse_duration, default_value = "24h", value_name = "DURATION")]
+    pub stale_after: Duration,
 
     /// Only list what would be removed.
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Where the servers using --dir keep their upload locks: with `redis`, uploads that a
-    /// server is writing right now are left alone. With `memory`, run it only while no
-    /// server uses the directory.
+    /// Where the servers using the storage keep their upload locks: with `redis`, uploads
+    /// that a server is writing right now are left alone. With `memory`, run it only while
+    /// no server uses the storage.
     #[arg(long, value_enum, default_value_t)]
     pub lock: LockArg,
 

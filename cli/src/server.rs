@@ -112,9 +112,9 @@ impl Server {
         tracing::info!(
             address = %local_addr,
             base_path = %args.base_path,
-            storage = ?args.storage,
+            storage = ?args.location.storage,
             dir = %args.dir.display(),
-            bucket = ?args.bucket,
+            bucket = ?args.location.bucket,
             durability = ?args.durability,
             lock = ?args.lock,
             max_size = ?args.max_size,
