@@ -186,6 +186,13 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     tx.commit().map_err(db_err)
 }
 
+/// Opens a connection that only reads.
+pub(crate) fn open_reader(path: &Path, durability: Durability) -> Result<Connection, StorageError> {
+    let conn = connect(path, durability)?;
+    conn.pragma_update(None, "query_only", true).map_err(db_err)?;
+    Ok(conn)
+}
+
 /// A trivial query: the database file opens and answers.
 pub(crate) fn ping(conn: &Connection) -> Result<(), StorageError> {
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0)).map_err(db_err)?;
@@ -216,11 +223,7 @@ impl ReaderPool {
         let conn = self.idle().pop();
         let conn = match conn {
             Some(conn) => conn,
-            None => {
-                let conn = connect(&self.path, self.durability)?;
-                conn.pragma_update(None, "query_only", true).map_err(db_err)?;
-                conn
-            }
+            None => open_reader(&self.path, self.durability)?,
         };
         Ok(Reader { pool: self, conn: Some(conn) })
     }

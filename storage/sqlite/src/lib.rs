@@ -10,8 +10,8 @@
 //!
 //! It supports every optional feature (concatenation, unfinished concatenation, downloads).
 //! Request bodies are streamed to disk with bounded memory, finals are assembled with
-//! in-kernel copies, and `info` (HEAD) reads from a pool of reader connections that never
-//! wait for a writer.
+//! in-kernel copies, and `info` (HEAD) is answered by reader threads with connections of
+//! their own that never wait for a writer.
 //!
 //! ```
 //! use tus_core::{AppendOptions, ChunkStream, NewUpload, Storage, UploadId};
@@ -79,6 +79,7 @@
 mod db;
 mod files;
 mod read;
+mod reader;
 mod recovery;
 mod write;
 mod writer;
@@ -103,6 +104,9 @@ const CHANNEL_CHUNKS: usize = 4;
 
 /// Reader connections kept open by default.
 const DEFAULT_IDLE_READERS: usize = 4;
+
+/// Threads (each with a connection) that answer the reads of async callers such as HEAD.
+const READ_THREADS: usize = 2;
 
 /// When appended bytes count as stored; see the [crate docs](crate#durability).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -133,7 +137,10 @@ struct Inner {
     /// between writers of this process.
     /// The one connection that writes, on a thread that group-commits.
     writer: writer::GroupWriter,
+    /// Reader connections for blocking work (appends, concatenation, downloads).
     readers: db::ReaderPool,
+    /// Reader threads for async callers: `info`, `finals_waiting_for`, `expired`, `health`.
+    read_threads: reader::ReadThreads,
     /// Syncs of `data_dir`, shared by the uploads that need one at the same time.
     data_dir_sync: files::DirSync,
 }
@@ -187,8 +194,10 @@ impl SqliteStorageBuilder {
         if self.durability == Durability::Sync {
             files::sync_dir(&self.dir)?;
         }
+        let read_threads = reader::ReadThreads::spawn(&db_path, self.durability, READ_THREADS)?;
         let inner = Inner {
             readers: db::ReaderPool::new(db_path, self.durability, self.idle_readers),
+            read_threads,
             dir: self.dir,
             data_dir: data_dir.clone(),
             durability: self.durability,
@@ -287,7 +296,7 @@ impl Storage for SqliteStorage {
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo, StorageError> {
         let id = id.clone();
-        self.blocking(move |inner| db::load_active(&*inner.readers.get()?, &id)).await
+        self.inner.read_threads.run(move |conn| db::load_active(conn, &id)).await
     }
 
     /// Streams `data` to the upload's file through a bounded channel and a blocking writer,
@@ -320,7 +329,7 @@ impl Storage for SqliteStorage {
 
     async fn finals_waiting_for(&self, partial: &UploadId) -> Result<Vec<UploadId>, StorageError> {
         let partial = partial.clone();
-        self.blocking(move |inner| db::finals_waiting_for(&*inner.readers.get()?, &partial)).await
+        self.inner.read_threads.run(move |conn| db::finals_waiting_for(conn, &partial)).await
     }
 
     async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError> {
@@ -361,18 +370,21 @@ impl Storage for SqliteStorage {
     }
 
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
-        self.blocking(move |inner| db::expired(&*inner.readers.get()?, now, limit)).await
+        self.inner.read_threads.run(move |conn| db::expired(conn, now, limit)).await
     }
 
     /// A trivial query on a reader connection, and a look at the data directory.
     async fn health(&self) -> Result<(), StorageError> {
-        self.blocking(|inner| {
-            db::ping(&*inner.readers.get()?)?;
-            if !std::fs::metadata(&inner.data_dir)?.is_dir() {
-                return Err(StorageError::other(format!("{} is not a directory", inner.data_dir.display())));
-            }
-            Ok(())
-        })
-        .await
+        let data_dir = self.inner.data_dir.clone();
+        self.inner
+            .read_threads
+            .run(move |conn| {
+                db::ping(conn)?;
+                if !std::fs::metadata(&data_dir)?.is_dir() {
+                    return Err(StorageError::other(format!("{} is not a directory", data_dir.display())));
+                }
+                Ok(())
+            })
+            .await
     }
 }
