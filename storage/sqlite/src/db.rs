@@ -308,9 +308,10 @@ pub(crate) fn load_active(conn: &Connection, id: &UploadId) -> Result<UploadInfo
     load(conn, id)?.ok_or(StorageError::NotFound)?.active()
 }
 
-/// Inserts a new record (and the parts of a final). Returns the stored state.
-pub(crate) fn insert(conn: &Connection, upload: &NewUpload) -> Result<UploadInfo, StorageError> {
+/// Inserts a new record (and the parts of a final) at `offset` bytes. Returns the stored state.
+pub(crate) fn insert(conn: &Connection, upload: &NewUpload, offset: u64) -> Result<UploadInfo, StorageError> {
     let mut info = UploadInfo::from_new(upload);
+    info.offset = offset;
     // Hand back exactly what `info` will read later.
     info.created_at = stored_time(info.created_at);
     info.expires_at = info.expires_at.map(stored_time);
@@ -324,7 +325,7 @@ pub(crate) fn insert(conn: &Connection, upload: &NewUpload) -> Result<UploadInfo
     let inserted = conn
         .execute(
             &format!(
-                "INSERT INTO uploads ({COLUMNS}) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
+                "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
             ),
             params![
                 info.id.as_str(),
@@ -333,6 +334,7 @@ pub(crate) fn insert(conn: &Connection, upload: &NewUpload) -> Result<UploadInfo
                 concat,
                 to_millis(info.created_at),
                 info.expires_at.map(to_millis),
+                to_sql(offset)?,
             ],
         )
         .map_err(db_err)?;

@@ -94,8 +94,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tus_core::{
-    AppendOptions, ByteStream, ChunkStream, NewUpload, Removal, Storage, StorageError, StorageFeatures, UploadId,
-    UploadInfo,
+    AppendOptions, ByteStream, ChunkStream, CreatedWithUpload, NewUpload, Removal, Storage, StorageError,
+    StorageFeatures, UploadId, UploadInfo,
 };
 use write::Piece;
 
@@ -279,19 +279,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn create(&self, upload: NewUpload) -> Result<UploadInfo, StorageError> {
-        self.blocking(move |inner| {
-            let info = inner.writer.run(move |conn| db::insert(conn, &upload))?;
-            if let Err(e) = files::create_empty(&inner.data_path(&info.id)) {
-                // An upload without its file is unusable: free the ID again.
-                let id = info.id.clone();
-                if let Err(error) = inner.writer.run(move |conn| db::delete(conn, &id)) {
-                    tracing::warn!(id = %info.id, %error, "cannot delete the record of a failed create");
-                }
-                return Err(StorageError::Io(e));
-            }
-            Ok(info)
-        })
-        .await
+        self.blocking(move |inner| write::create(inner, upload)).await
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo, StorageError> {
@@ -311,7 +299,25 @@ impl Storage for SqliteStorage {
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let inner = Arc::clone(&self.inner);
         let writer_id = id.clone();
-        let writer = tokio::task::spawn_blocking(move || write::append(&inner, &writer_id, offset, rx, options));
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut rx = rx;
+            write::append(&inner, &writer_id, offset, &mut rx, options)
+        });
+        feed(data, tx).await;
+        writer.await.map_err(joined)?
+    }
+
+    /// Writes the body to a new data file and inserts the record with its offset in one
+    /// commit (see `write::create_with_upload`).
+    async fn create_with_upload(
+        &self,
+        upload: NewUpload,
+        data: &mut ChunkStream,
+        options: AppendOptions,
+    ) -> Result<CreatedWithUpload, StorageError> {
+        let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let inner = Arc::clone(&self.inner);
+        let writer = tokio::task::spawn_blocking(move || write::create_with_upload(&inner, upload, &mut rx, options));
         feed(data, tx).await;
         writer.await.map_err(joined)?
     }

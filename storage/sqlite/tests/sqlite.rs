@@ -670,3 +670,90 @@ fn storages_opening_one_new_directory_at_once_all_succeed() {
         }
     }
 }
+
+/// Creation-with-upload records the upload only once bytes are stored: nobody sees it
+/// before; a long body is recorded at its first checkpoint, then advances as appends do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_creation_with_upload_is_recorded_at_its_first_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = RandomIds.generate();
+    let (tx, mut body) = hand_fed_body();
+    let creator = {
+        let (storage, id) = (storage.clone(), id.clone());
+        tokio::spawn(async move {
+            let new = NewUpload::new(id).with_length(Some((1 << 20) + 2));
+            storage.create_with_upload(new, &mut body, AppendOptions::new()).await
+        })
+    };
+    tx.send(Ok(Bytes::from(vec![7u8; 1 << 20]))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(storage.info(&id).await, Err(StorageError::NotFound)), "no record before the first commit");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    tx.send(Ok(Bytes::from_static(b"x"))).await.unwrap();
+    let mut seen = None;
+    for _ in 0..100 {
+        if let Ok(info) = storage.info(&id).await {
+            seen = Some(info.offset);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, Some((1 << 20) + 1), "the first checkpoint records the upload with the bytes before it");
+    tx.send(Ok(Bytes::from_static(b"y"))).await.unwrap();
+    drop(tx);
+    let outcome = creator.await.unwrap().unwrap();
+    assert_eq!(outcome.created.offset, 0);
+    assert!(outcome.stored.unwrap().is_complete());
+    assert_eq!(storage.info(&id).await.unwrap().offset, (1 << 20) + 2);
+    let on_disk = std::fs::read(data_file(dir.path(), &id)).unwrap();
+    assert_eq!(on_disk.len(), (1 << 20) + 2);
+    assert_eq!(&on_disk[(1 << 20)..], b"xy");
+}
+
+/// A leftover data file without a record (a crash between writing and recording) does
+/// not stop a creation-with-upload of the same ID, and none of its bytes remain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_with_upload_over_a_leftover_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = RandomIds.generate();
+    std::fs::write(data_file(dir.path(), &id), b"leftover bytes that were never recorded").unwrap();
+    let new = NewUpload::new(id.clone()).with_length(Some(5));
+    let outcome = storage
+        .create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new())
+        .await
+        .unwrap();
+    assert!(outcome.stored.unwrap().is_complete());
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"fresh");
+}
+
+/// A creation-with-upload whose future is dropped mid-body leaves neither a record nor a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_creation_with_upload_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = RandomIds.generate();
+    let (tx, mut body) = hand_fed_body();
+    let creator = {
+        let (storage, id) = (storage.clone(), id.clone());
+        tokio::spawn(async move {
+            let new = NewUpload::new(id).with_length(Some(100));
+            storage.create_with_upload(new, &mut body, AppendOptions::new()).await
+        })
+    };
+    tx.send(Ok(Bytes::from_static(b"abc"))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    creator.abort();
+    let _ = creator.await;
+    let mut gone = false;
+    for _ in 0..100 {
+        if !data_file(dir.path(), &id).exists() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the data file of an upload that was never recorded is removed");
+    assert!(matches!(storage.info(&id).await, Err(StorageError::NotFound)));
+}
