@@ -23,6 +23,9 @@
 //! - [`Storage::concatenate`] fails with [`StorageError::AlreadyExists`] once the final holds
 //!   bytes (offset > 0); a zero-length final is complete at creation and never assembled.
 //! - [`Storage::finals_waiting_for`] lists each unfinished, live final once.
+//! - [`Storage::create_with_upload`] (creation-with-upload) behaves as `create` followed by an
+//!   `append` at 0 (its default does exactly that); a backend that does it in one step must
+//!   not let the upload be seen before its record exists, nor record bytes before they are stored.
 
 mod chunks;
 #[cfg(feature = "conformance")]
