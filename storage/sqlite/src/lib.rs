@@ -68,6 +68,11 @@
 //! [`StorageError::OffsetMismatch`]. The compare-and-set on the offset guarantees that at
 //! most one append applies per offset.
 //!
+//! A storage opened with [`exclusive`](SqliteStorageBuilder::exclusive) is instead alone on
+//! its directory (an `flock` on `uploads.lock` keeps every other storage out, and it out
+//! while another is open): as every change then goes through it, `info` (HEAD) answers from
+//! a cache of committed records without a database read.
+//!
 //! # Recovery
 //!
 //! [`SqliteStorageBuilder::open`] repairs what a crash may leave behind: a data file longer
@@ -76,6 +81,7 @@
 //! live upload whose file is missing or shorter than its offset has lost bytes outside this
 //! crate's control; that is logged as an error. Files a writer holds locked are left alone.
 
+mod cache;
 mod db;
 mod files;
 mod read;
@@ -133,10 +139,14 @@ struct Inner {
     dir: PathBuf,
     data_dir: PathBuf,
     durability: Durability,
-    /// SQLite allows one writer at a time anyway; a single connection avoids busy waits
-    /// between writers of this process.
-    /// The one connection that writes, on a thread that group-commits.
+    /// The one connection that writes, on a thread that group-commits (SQLite allows one
+    /// writer at a time anyway; one connection avoids busy waits within this process).
+    /// Only [`Inner::change`] uses it, so that no change can skip the cache.
     writer: writer::GroupWriter,
+    /// Records for `info`, when the directory is held exclusively.
+    cache: Option<cache::RecordCache>,
+    /// The `flock` on `uploads.lock` (exclusive or shared), held while the storage is open.
+    _owner: File,
     /// Reader connections for blocking work (appends, concatenation, downloads).
     readers: db::ReaderPool,
     /// Reader threads for async callers: `info`, `finals_waiting_for`, `expired`, `health`.
@@ -148,6 +158,41 @@ struct Inner {
 impl Inner {
     fn data_path(&self, id: &UploadId) -> PathBuf {
         self.data_dir.join(id.as_str())
+    }
+
+    /// Runs `work` on the writer connection (see [`writer::GroupWriter::run`]), a change to
+    /// the record of `id`; once it is committed, the cached record of `id` is dropped.
+    fn change<T, F>(&self, id: &UploadId, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let result = self.writer.run(work);
+        if let Some(cache) = &self.cache {
+            cache.invalidate(id);
+        }
+        result
+    }
+}
+
+/// Takes the `flock` on `<dir>/uploads.lock` that tells storages on one directory apart:
+/// an exclusive storage holds it exclusively, all others share it. Never waits.
+fn lock_owner(dir: &Path, exclusive: bool) -> Result<File, StorageError> {
+    let path = dir.join("uploads.lock");
+    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+    let locked = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) if exclusive => Err(StorageError::other(format!(
+            "{} is in use by another storage (another process, or another SqliteStorage in this one); \
+             an exclusive storage must be the only one on its directory",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::other(format!(
+            "{} is held exclusively by another storage (opened with SqliteStorageBuilder::exclusive)",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StorageError::Io(e)),
     }
 }
 
@@ -166,6 +211,7 @@ pub struct SqliteStorageBuilder {
     dir: PathBuf,
     durability: Durability,
     idle_readers: usize,
+    exclusive: bool,
 }
 
 impl SqliteStorageBuilder {
@@ -182,6 +228,19 @@ impl SqliteStorageBuilder {
         self
     }
 
+    /// Holds the directory exclusively (default `false`): opening fails while any other
+    /// storage (in this process or another) has the directory open, and every other
+    /// storage fails to open it while this one is open.
+    ///
+    /// In exchange, `info` (HEAD) answers from a cache of committed records: no other
+    /// writer can change them behind this storage's back. Use it when one process serves
+    /// the directory (for instance with in-memory upload locks); several instances sharing
+    /// a directory need the default.
+    pub fn exclusive(mut self, exclusive: bool) -> Self {
+        self.exclusive = exclusive;
+        self
+    }
+
     /// Opens (creating if needed) the storage and runs [recovery](crate#recovery).
     ///
     /// This blocks while it opens the database and scans the data directory: call it at
@@ -189,6 +248,7 @@ impl SqliteStorageBuilder {
     pub fn open(self) -> Result<SqliteStorage, StorageError> {
         let data_dir = self.dir.join("data");
         std::fs::create_dir_all(&data_dir)?;
+        let owner = lock_owner(&self.dir, self.exclusive)?;
         let db_path = self.dir.join("uploads.db");
         let writer = db::open_writer(&db_path, self.durability)?;
         if self.durability == Durability::Sync {
@@ -203,6 +263,8 @@ impl SqliteStorageBuilder {
             durability: self.durability,
             writer: writer::GroupWriter::spawn(writer)?,
             data_dir_sync: files::DirSync::new(data_dir.clone()),
+            cache: self.exclusive.then(cache::RecordCache::default),
+            _owner: owner,
         };
         recovery::run(&inner)?;
         Ok(SqliteStorage { inner: Arc::new(inner) })
@@ -217,7 +279,12 @@ impl SqliteStorage {
 
     /// Options for opening the storage in `dir`.
     pub fn builder(dir: impl Into<PathBuf>) -> SqliteStorageBuilder {
-        SqliteStorageBuilder { dir: dir.into(), durability: Durability::default(), idle_readers: DEFAULT_IDLE_READERS }
+        SqliteStorageBuilder {
+            dir: dir.into(),
+            durability: Durability::default(),
+            idle_readers: DEFAULT_IDLE_READERS,
+            exclusive: false,
+        }
     }
 
     /// The directory holding `uploads.db` and `data/`.
@@ -283,8 +350,18 @@ impl Storage for SqliteStorage {
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo, StorageError> {
-        let id = id.clone();
-        self.inner.read_threads.run(move |conn| db::load_active(conn, &id)).await
+        let Some(cache) = &self.inner.cache else {
+            let id = id.clone();
+            return self.inner.read_threads.run(move |conn| db::load_active(conn, &id)).await;
+        };
+        if let Some(info) = cache.get(id) {
+            return Ok(info);
+        }
+        let seen = cache.generation();
+        let reading = id.clone();
+        let info = self.inner.read_threads.run(move |conn| db::load_active(conn, &reading)).await?;
+        cache.fill(&info, seen);
+        Ok(info)
     }
 
     /// Streams `data` to the upload's file through a bounded channel and a blocking writer,
@@ -324,7 +401,11 @@ impl Storage for SqliteStorage {
 
     async fn set_length(&self, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {
         let id = id.clone();
-        self.blocking(move |inner| inner.writer.run(move |conn| db::set_length(conn, &id, length))).await
+        self.blocking(move |inner| {
+            let changed = id.clone();
+            inner.change(&id, move |conn| db::set_length(conn, &changed, length))
+        })
+        .await
     }
 
     async fn concatenate(&self, final_id: &UploadId, partials: &[UploadInfo]) -> Result<UploadInfo, StorageError> {
@@ -364,7 +445,7 @@ impl Storage for SqliteStorage {
         let id = id.clone();
         self.blocking(move |inner| {
             let removed = id.clone();
-            inner.writer.run(move |conn| db::tombstone(conn, &removed, why))?;
+            inner.change(&id, move |conn| db::tombstone(conn, &removed, why))?;
             // The tombstone is committed; a file that cannot go now is an orphan that the
             // next open deletes.
             if let Err(error) = files::remove(&inner.data_path(&id)) {

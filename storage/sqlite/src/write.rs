@@ -74,11 +74,12 @@ fn discard(path: &std::path::Path, id: &UploadId) {
 
 /// Records a new upload, then creates its (empty) data file.
 pub(crate) fn create(inner: &Inner, upload: NewUpload) -> Result<UploadInfo, StorageError> {
-    let info = inner.writer.run(move |conn| db::insert(conn, &upload, 0))?;
+    let id = upload.id.clone();
+    let info = inner.change(&id, move |conn| db::insert(conn, &upload, 0))?;
     if let Err(e) = files::create_empty(&inner.data_path(&info.id)) {
         // An upload without its file is unusable: free the ID again.
-        let id = info.id.clone();
-        if let Err(error) = inner.writer.run(move |conn| db::delete(conn, &id)) {
+        let deleted = id.clone();
+        if let Err(error) = inner.change(&id, move |conn| db::delete(conn, &deleted)) {
             tracing::warn!(id = %info.id, %error, "cannot delete the record of a failed create");
         }
         return Err(StorageError::Io(e));
@@ -294,11 +295,11 @@ fn commit(
     let result = match committed {
         Base::Recorded(_) => {
             let (upload, expires_at) = (id.clone(), options.expires_at);
-            inner.writer.run(move |conn| db::advance(conn, &upload, base, end, expires_at))
+            inner.change(id, move |conn| db::advance(conn, &upload, base, end, expires_at))
         }
         Base::Unrecorded(upload) => {
             let upload = upload.clone();
-            inner.writer.run(move |conn| db::insert(conn, &upload, end))
+            inner.change(id, move |conn| db::insert(conn, &upload, end))
         }
     };
     match &result {
@@ -427,7 +428,7 @@ pub(crate) fn concatenate(
     }
 
     let upload = final_id.clone();
-    let committed = inner.writer.run(move |conn| db::complete_final(conn, &upload, total));
+    let committed = inner.change(final_id, move |conn| db::complete_final(conn, &upload, total));
     match &committed {
         Ok(_) | Err(StorageError::AlreadyExists) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(final_id), final_id),

@@ -757,3 +757,59 @@ async fn a_dropped_creation_with_upload_leaves_nothing() {
     assert!(gone, "the data file of an upload that was never recorded is removed");
     assert!(matches!(storage.info(&id).await, Err(StorageError::NotFound)));
 }
+
+/// An exclusive storage is alone on its directory: it does not open beside another one,
+/// and no other opens beside it, until it is dropped.
+#[test]
+fn an_exclusive_storage_is_alone_on_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = SqliteStorage::open(dir.path()).unwrap();
+    let err = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap_err();
+    assert!(err.to_string().contains("in use by another storage"), "{err}");
+    let second_shared = SqliteStorage::open(dir.path()).unwrap();
+    drop((shared, second_shared));
+
+    let exclusive = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
+    let err = SqliteStorage::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("held exclusively"), "{err}");
+    let err = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap_err();
+    assert!(err.to_string().contains("in use by another storage"), "{err}");
+    drop(exclusive);
+    SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
+}
+
+/// HEAD on an exclusive storage (answered from its cache) follows every change at once:
+/// appends, a declared length, removal; and never shows an offset older than the last
+/// acknowledged one while appends and reads run concurrently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusive_storage_reads_its_own_changes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
+    let id = new_upload(&storage, None).await;
+    assert_eq!(storage.info(&id).await.unwrap().offset, 0);
+    assert_eq!(storage.info(&id).await.unwrap().offset, 0);
+
+    let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = {
+        let (storage, id, acknowledged) = (storage.clone(), id.clone(), Arc::clone(&acknowledged));
+        tokio::spawn(async move {
+            for _ in 0..2000 {
+                let floor = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+                let seen = storage.info(&id).await.unwrap().offset;
+                assert!(seen >= floor, "HEAD showed {seen} after {floor} was acknowledged");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for n in 0..200u64 {
+        let after = append(&storage, &id, n, b"x").await;
+        acknowledged.store(after.offset, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(storage.info(&id).await.unwrap().offset, n + 1);
+    }
+    reader.await.unwrap();
+
+    storage.set_length(&id, 300).await.unwrap();
+    assert_eq!(storage.info(&id).await.unwrap().length, Some(300));
+    storage.remove(&id, Removal::Terminated).await.unwrap();
+    assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
+}
