@@ -316,6 +316,7 @@ pub(crate) fn insert(conn: &Connection, upload: &NewUpload, offset: u64) -> Resu
     info.created_at = stored_time(info.created_at);
     info.expires_at = info.expires_at.map(stored_time);
     let length = info.length.map(to_sql).transpose()?;
+    let offset = to_sql(offset)?;
     let concat = match &info.concat {
         None => None,
         Some(Concat::Partial) => Some("partial"),
@@ -323,20 +324,20 @@ pub(crate) fn insert(conn: &Connection, upload: &NewUpload, offset: u64) -> Resu
     };
     // The writer runs this in a savepoint: the record and its parts go in together or not at all.
     let inserted = conn
-        .execute(
-            &format!(
-                "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
-            ),
-            params![
+        .prepare_cached(&format!(
+            "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
                 info.id.as_str(),
                 length,
                 info.metadata.encode(),
                 concat,
                 to_millis(info.created_at),
                 info.expires_at.map(to_millis),
-                to_sql(offset)?,
-            ],
-        )
+                offset,
+            ])
+        })
         .map_err(db_err)?;
     if inserted == 0 {
         return Err(StorageError::AlreadyExists);
@@ -398,11 +399,12 @@ pub(crate) fn advance(
 /// Compare-and-set that marks a final upload complete at `total` bytes, only while it is
 /// live and empty.
 pub(crate) fn complete_final(conn: &Connection, id: &UploadId, total: u64) -> Result<UploadInfo, StorageError> {
+    let total = to_sql(total)?;
     let changed = conn
-        .execute(
+        .prepare_cached(
             r#"UPDATE uploads SET "offset" = ?2, length = ?2 WHERE id = ?1 AND "offset" = 0 AND state = 'active'"#,
-            params![id.as_str(), to_sql(total)?],
         )
+        .and_then(|mut stmt| stmt.execute(params![id.as_str(), total]))
         .map_err(db_err)?;
     if changed == 0 {
         return Err(match why_unchanged(conn, id) {
@@ -415,11 +417,10 @@ pub(crate) fn complete_final(conn: &Connection, id: &UploadId, total: u64) -> Re
 
 /// Declares the length of a deferred-length upload.
 pub(crate) fn set_length(conn: &Connection, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {
+    let length = to_sql(length)?;
     let changed = conn
-        .execute(
-            "UPDATE uploads SET length = ?2 WHERE id = ?1 AND state = 'active' AND length IS NULL",
-            params![id.as_str(), to_sql(length)?],
-        )
+        .prepare_cached("UPDATE uploads SET length = ?2 WHERE id = ?1 AND state = 'active' AND length IS NULL")
+        .and_then(|mut stmt| stmt.execute(params![id.as_str(), length]))
         .map_err(db_err)?;
     if changed == 0 {
         let info = load_active(conn, id)?;
@@ -439,10 +440,8 @@ pub(crate) fn tombstone(conn: &Connection, id: &UploadId, why: Removal) -> Resul
         _ => State::Terminated,
     };
     let changed = conn
-        .execute(
-            "UPDATE uploads SET state = ?2 WHERE id = ?1 AND state = 'active'",
-            params![id.as_str(), state.as_str()],
-        )
+        .prepare_cached("UPDATE uploads SET state = ?2 WHERE id = ?1 AND state = 'active'")
+        .and_then(|mut stmt| stmt.execute(params![id.as_str(), state.as_str()]))
         .map_err(db_err)?;
     if changed == 0 {
         return Err(match load(conn, id)? {

@@ -11,7 +11,7 @@
 //! WAL readers never wait for the writer, so these threads never wait for a PATCH either.
 
 use crate::Durability;
-use crate::db::{db_err, open_reader};
+use crate::db::open_reader;
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -90,6 +90,11 @@ impl Drop for ReadThreads {
     }
 }
 
+/// Runs a transaction statement through the statement cache (no parsing per batch).
+fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// One reader thread: takes the reads waiting (at most [`MAX_BATCH`]) and runs them.
 fn serve(conn: &Connection, queue: &Mutex<Receiver<Job>>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
@@ -109,13 +114,13 @@ fn serve(conn: &Connection, queue: &Mutex<Receiver<Job>>) {
             }
         }
         // Several reads share one snapshot: one lock on the WAL instead of one per read.
-        let shared = batch.len() > 1 && conn.execute_batch("BEGIN").map_err(db_err).is_ok();
+        let shared = batch.len() > 1 && control(conn, "BEGIN").is_ok();
         for job in batch.drain(..) {
             job(conn);
         }
-        if shared && let Err(error) = conn.execute_batch("COMMIT") {
+        if shared && let Err(error) = control(conn, "COMMIT") {
             tracing::warn!(%error, "cannot end a read transaction");
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = control(conn, "ROLLBACK");
         }
     }
 }
