@@ -111,6 +111,10 @@ const CHANNEL_CHUNKS: usize = 4;
 /// Reader connections kept open by default.
 const DEFAULT_IDLE_READERS: usize = 4;
 
+/// A creation-with-upload body announced at this size or less is read whole before the
+/// blocking writer starts, so that the writer never waits for it chunk by chunk.
+const PREFETCH_BYTES: u64 = 64 * 1024;
+
 /// Threads (each with a connection) that answer the reads of async callers such as HEAD.
 const READ_THREADS: usize = 2;
 
@@ -339,6 +343,28 @@ async fn feed(data: &mut ChunkStream, tx: mpsc::Sender<Piece>) {
     }
 }
 
+/// Reads `data` until it ends or [`PREFETCH_BYTES`] have arrived; returns the pieces for the
+/// writer and whether they include the end.
+async fn prefetch(data: &mut ChunkStream) -> (Vec<Piece>, bool) {
+    let mut pieces = Vec::new();
+    let mut bytes = 0u64;
+    while bytes <= PREFETCH_BYTES {
+        let end = match data.next_chunk().await {
+            Some(Ok(chunk)) if chunk.is_empty() => continue,
+            Some(Ok(chunk)) => {
+                bytes += chunk.len() as u64;
+                pieces.push(Piece::Chunk(chunk));
+                continue;
+            }
+            Some(Err(_)) => Piece::End { failed: true },
+            None => Piece::End { failed: false },
+        };
+        pieces.push(end);
+        return (pieces, true);
+    }
+    (pieces, false)
+}
+
 #[async_trait]
 impl Storage for SqliteStorage {
     fn features(&self) -> StorageFeatures {
@@ -392,10 +418,20 @@ impl Storage for SqliteStorage {
         data: &mut ChunkStream,
         options: AppendOptions,
     ) -> Result<CreatedWithUpload, StorageError> {
-        let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+        let small = data.content_length().is_some_and(|len| len <= PREFETCH_BYTES);
+        let (first, ended) = if small { prefetch(data).await } else { (Vec::new(), false) };
+        let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS.max(first.len()));
+        for piece in first {
+            // Room for every prefetched piece was made above.
+            if tx.try_send(piece).is_err() {
+                return Err(StorageError::other("the body channel refused a prefetched chunk"));
+            }
+        }
         let inner = Arc::clone(&self.inner);
         let writer = tokio::task::spawn_blocking(move || write::create_with_upload(&inner, upload, &mut rx, options));
-        feed(data, tx).await;
+        if !ended {
+            feed(data, tx).await;
+        }
         writer.await.map_err(joined)?
     }
 

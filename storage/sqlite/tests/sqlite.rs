@@ -813,3 +813,31 @@ async fn an_exclusive_storage_reads_its_own_changes_at_once() {
     storage.remove(&id, Removal::Terminated).await.unwrap();
     assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
 }
+
+/// A small creation-with-upload body (announced length) is read whole before the writer
+/// starts: many tiny chunks, and a body that breaks, land as they would through the channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_creation_with_upload_bodies_in_many_chunks_or_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let items: Vec<Result<Bytes, BodyError>> = (0..100u8).map(|i| Ok(Bytes::from(vec![i; 10]))).collect();
+    let id = RandomIds.generate();
+    let new = NewUpload::new(id.clone()).with_length(Some(1000));
+    let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(1000));
+    let outcome = storage.create_with_upload(new, &mut body, AppendOptions::new()).await.unwrap();
+    assert!(outcome.stored.unwrap().is_complete());
+    let expected: Vec<u8> = (0..100u8).flat_map(|i| vec![i; 10]).collect();
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), expected);
+
+    for atomic in [false, true] {
+        let id = RandomIds.generate();
+        let new = NewUpload::new(id.clone()).with_length(Some(10));
+        let items = vec![Ok(Bytes::from_static(b"abc")), Err(BodyError::Broken("reset".into()))];
+        let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(10));
+        let outcome = storage.create_with_upload(new, &mut body, AppendOptions::new().atomic(atomic)).await.unwrap();
+        let kept = if atomic { 0 } else { 3 };
+        assert_eq!(outcome.stored.unwrap().offset, kept, "atomic: {atomic}");
+        assert_eq!(storage.info(&id).await.unwrap().offset, kept);
+        assert_eq!(std::fs::metadata(data_file(dir.path(), &id)).unwrap().len(), kept);
+    }
+}
