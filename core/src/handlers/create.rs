@@ -146,7 +146,10 @@ where
             Ok(prepared) => prepared,
             Err(refused) => {
                 // The upload is created all the same; the client may upload it by PATCH.
-                create_empty(shared, new).await?;
+                let created = create_empty(shared, new).await?;
+                if created.is_complete() && !created.is_partial() {
+                    super::finished(shared, &created).await;
+                }
                 return Ok(Err(refused));
             }
         };
