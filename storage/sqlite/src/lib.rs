@@ -109,7 +109,7 @@ use write::Piece;
 const CHANNEL_CHUNKS: usize = 4;
 
 /// Reader connections kept open by default.
-const DEFAULT_IDLE_READERS: usize = 4;
+const DEFAULT_IDLE_READERS: usize = 8;
 
 /// A creation-with-upload body announced at this size or less is read whole before the
 /// blocking writer starts, so that the writer never waits for it chunk by chunk.
@@ -225,8 +225,9 @@ impl SqliteStorageBuilder {
         self
     }
 
-    /// How many reader connections stay open between reads (default 4). More readers
-    /// than this still run at once; the extra connections are closed afterwards.
+    /// How many reader connections the blocking work (appends, concatenation, downloads)
+    /// keeps open (default 8, at least 1). A read that finds them all busy waits up to
+    /// 20 ms for one, then opens an extra connection that is closed afterwards.
     pub fn idle_readers(mut self, idle_readers: usize) -> Self {
         self.idle_readers = idle_readers;
         self
