@@ -73,8 +73,8 @@ pub use lock::{LockError, LockRelease, Locker, MemoryLocker, UploadLock};
 pub use metadata::{InvalidMetadata, Metadata};
 pub use service::{NotFound, TusService};
 pub use storage::{
-    AppendOptions, BodyError, ByteStream, ChunkStream, Concat, MemoryStorage, NewUpload, Removal, Storage,
-    StorageFeatures, UploadInfo,
+    AppendOptions, BodyError, ByteStream, ChunkStream, Concat, CreatedWithUpload, MemoryStorage, NewUpload, Removal,
+    Storage, StorageFeatures, UploadInfo,
 };
 
 impl TusLayer {

@@ -23,6 +23,9 @@
 //! - [`Storage::concatenate`] fails with [`StorageError::AlreadyExists`] once the final holds
 //!   bytes (offset > 0); a zero-length final is complete at creation and never assembled.
 //! - [`Storage::finals_waiting_for`] lists each unfinished, live final once.
+//! - [`Storage::create_with_upload`] (creation-with-upload) behaves as `create` followed by an
+//!   `append` at 0 (its default does exactly that); a backend that does it in one step must
+//!   not let the upload be seen before its record exists, nor record bytes before they are stored.
 
 mod chunks;
 #[cfg(feature = "conformance")]
@@ -229,6 +232,23 @@ impl StorageFeatures {
     pub const NONE: Self = Self { concatenation: false, concatenation_unfinished: false, read: false };
 }
 
+/// The outcome of [`Storage::create_with_upload`]: the upload exists.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct CreatedWithUpload {
+    /// The upload as created, before any byte of the body.
+    pub created: UploadInfo,
+    /// The committed state after the body, or why storing it failed.
+    pub stored: Result<UploadInfo, StorageError>,
+}
+
+impl CreatedWithUpload {
+    /// The outcome for an upload created as `created` whose body gave `stored`.
+    pub fn new(created: UploadInfo, stored: Result<UploadInfo, StorageError>) -> Self {
+        Self { created, stored }
+    }
+}
+
 /// A place to keep uploads. See the [module docs](self) for the contract.
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
@@ -249,6 +269,26 @@ pub trait Storage: Send + Sync + 'static {
         data: &mut ChunkStream,
         options: AppendOptions,
     ) -> Result<UploadInfo, StorageError>;
+
+    /// Creates an upload and stores the first bytes of its body (creation-with-upload).
+    ///
+    /// `Err` means that no upload was created. `Ok` holds the upload as created and what
+    /// storing the body gave, with the same rules as [`append`](Storage::append) at offset 0
+    /// (a failure there leaves the upload in place, at the offset it committed).
+    ///
+    /// The default creates, then appends. A backend may do both in one step: write the
+    /// bytes first, then record the upload with its offset in one commit, as long as no
+    /// request can see the upload before its record exists.
+    async fn create_with_upload(
+        &self,
+        upload: NewUpload,
+        data: &mut ChunkStream,
+        options: AppendOptions,
+    ) -> Result<CreatedWithUpload, StorageError> {
+        let created = self.create(upload).await?;
+        let stored = self.append(&created.id, 0, data, options).await;
+        Ok(CreatedWithUpload::new(created, stored))
+    }
 
     /// Declares the length of a deferred-length upload. Fails with
     /// [`StorageError::LengthAlreadySet`] when a length is set already.

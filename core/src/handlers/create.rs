@@ -1,6 +1,6 @@
 //! POST: the creation extension, creation-with-upload, deferred length and concatenation.
 
-use super::patch::{append, checksum_check};
+use super::patch::{append_failed, checksum_check, prepare_body, stored as stored_body};
 use super::{add_expires, check_not_expired, empty, insert_u64, lock_failed, rejected, upload_url, url_prefix};
 use crate::body::ResponseBody;
 use crate::config::Extension;
@@ -90,18 +90,15 @@ where
         .with_metadata(plan.metadata)
         .with_concat(plan.concat)
         .with_expires_at(expires_at);
-    let mut info = match shared.storage.create(new).await {
-        Ok(info) => info,
-        Err(StorageError::AlreadyExists) => return Err(TusError::Internal(format!("upload id {id} is taken"))),
-        Err(e) => return Err(e.into()),
-    };
-    shared.hooks.post_create(&info).await;
-
     let prefix = url_prefix(shared, h);
-    let mut response = empty(StatusCode::CREATED);
     let location = upload_url(&prefix, &id);
     let location =
         HeaderValue::from_str(&location).map_err(|_| TusError::Internal(format!("bad location {location:?}")))?;
+    if with_body {
+        return create_with_upload(shared, parts, new, body, location).await;
+    }
+    let mut info = create_empty(shared, new).await?;
+    let mut response = empty(StatusCode::CREATED);
     response.headers_mut().insert(LOCATION, location);
 
     match concat {
@@ -112,28 +109,96 @@ where
         _ if info.is_complete() && !info.is_partial() => super::finished(shared, &info).await,
         _ => {}
     }
-
-    if with_body {
-        let checksum = checksum_check(shared, h)?;
-        let lock = shared.locker.lock(&id, shared.config.lock_timeout).await.map_err(lock_failed)?;
-        let was_complete = info.is_complete();
-        let result = append(shared, &lock, info.clone(), was_complete, parts, body, checksum).await;
-        lock.release().await;
-        match result {
-            Ok(after) => info = after,
-            Err(err) => {
-                // The upload exists: say where, so the client can resume it.
-                let mut failed = super::error_response(&err, false);
-                if let Some(location) = response.headers().get(LOCATION) {
-                    failed.headers_mut().insert(LOCATION, location.clone());
-                }
-                return Ok(failed);
-            }
-        }
-        insert_u64(response.headers_mut(), UPLOAD_OFFSET, info.offset);
-    }
     add_expires(response.headers_mut(), &info);
     Ok(response)
+}
+
+/// Creates the upload without bytes and runs `post_create`.
+async fn create_empty(shared: &Shared, new: NewUpload) -> Result<UploadInfo, TusError> {
+    let id = new.id.clone();
+    let info = match shared.storage.create(new).await {
+        Ok(info) => info,
+        Err(StorageError::AlreadyExists) => return Err(TusError::Internal(format!("upload id {id} is taken"))),
+        Err(e) => return Err(e.into()),
+    };
+    shared.hooks.post_create(&info).await;
+    Ok(info)
+}
+
+/// Creation-with-upload: creates the upload together with the first bytes of the body,
+/// in one storage call (one commit where the backend can), under the new upload's lock.
+async fn create_with_upload<B>(
+    shared: &Arc<Shared>,
+    parts: &Parts,
+    new: NewUpload,
+    body: B,
+    location: HeaderValue,
+) -> Result<Response<ResponseBody>, TusError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let checksum = checksum_check(shared, &parts.headers)?;
+    let lock = shared.locker.lock(&new.id, shared.config.lock_timeout).await.map_err(lock_failed)?;
+    let planned = UploadInfo::from_new(&new);
+    let result = async {
+        let prepared = match prepare_body(shared, &lock, &planned, parts, body, checksum) {
+            Ok(prepared) => prepared,
+            Err(refused) => {
+                // The upload is created all the same; the client may upload it by PATCH.
+                let created = create_empty(shared, new).await?;
+                if created.is_complete() && !created.is_partial() {
+                    super::finished(shared, &created).await;
+                }
+                return Ok(Err(refused));
+            }
+        };
+        let (created, stored) = match prepared.body {
+            None => (create_empty(shared, new).await?, None),
+            Some(mut incoming) => {
+                let id = new.id.clone();
+                let outcome = match shared.storage.create_with_upload(new, &mut incoming.stream, incoming.options).await
+                {
+                    Ok(outcome) => outcome,
+                    Err(StorageError::AlreadyExists) => {
+                        return Err(TusError::Internal(format!("upload id {id} is taken")));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                shared.hooks.post_create(&outcome.created).await;
+                (outcome.created, Some((outcome.stored, incoming.stream.error().cloned())))
+            }
+        };
+        let was_complete = created.is_complete();
+        if was_complete && !created.is_partial() {
+            super::finished(shared, &created).await;
+        }
+        let result = match stored {
+            None => Ok(created),
+            Some((Ok(after), body_error)) => {
+                stored_body(shared, &lock, after, 0, was_complete, body_error, prepared.too_large).await
+            }
+            Some((Err(e), _)) => Err(append_failed(e, 0)),
+        };
+        Ok(result)
+    }
+    .await;
+    lock.release().await;
+    match result? {
+        Ok(info) => {
+            let mut response = empty(StatusCode::CREATED);
+            response.headers_mut().insert(LOCATION, location);
+            insert_u64(response.headers_mut(), UPLOAD_OFFSET, info.offset);
+            add_expires(response.headers_mut(), &info);
+            Ok(response)
+        }
+        Err(err) => {
+            // The upload exists: say where, so the client can resume it.
+            let mut failed = super::error_response(&err, false);
+            failed.headers_mut().insert(LOCATION, location);
+            Ok(failed)
+        }
+    }
 }
 
 fn parse_metadata(shared: &Shared, h: &http::HeaderMap) -> Result<Metadata, TusError> {

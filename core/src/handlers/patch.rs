@@ -11,6 +11,7 @@ use crate::id::UploadId;
 use crate::incoming::{BodyRules, ChecksumCheck, chunk_stream};
 use crate::lock::UploadLock;
 use crate::service::Shared;
+use crate::storage::ChunkStream;
 use crate::storage::{AppendOptions, BodyError, UploadInfo};
 use bytes::Bytes;
 use http::request::Parts;
@@ -153,6 +154,47 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let before = info.offset;
+    let prepared = prepare_body(shared, lock, &info, parts, body, checksum)?;
+    let Some(mut incoming) = prepared.body else {
+        return stored(shared, lock, info, before, was_complete, None, prepared.too_large).await;
+    };
+    let after = match shared.storage.append(&info.id, before, &mut incoming.stream, incoming.options).await {
+        Ok(after) => after,
+        Err(e) => return Err(append_failed(e, before)),
+    };
+    let body_error = incoming.stream.error().cloned();
+    stored(shared, lock, after, before, was_complete, body_error, prepared.too_large).await
+}
+
+/// A request body ready for the storage, and the error for a body over the limit.
+pub(super) struct PreparedBody {
+    /// `None` when there is nothing to store (an empty body without checksum).
+    pub(super) body: Option<Incoming>,
+    pub(super) too_large: TusError,
+}
+
+/// The body as the storage reads it, and how to store it.
+pub(super) struct Incoming {
+    pub(super) stream: ChunkStream,
+    pub(super) options: AppendOptions,
+}
+
+/// Checks the declared size of `body` against what the upload at `info` may still take,
+/// and wraps it in the stream the storage reads (limits, idle timeout, lock stop signal,
+/// shutdown, checksum).
+pub(super) fn prepare_body<B>(
+    shared: &Shared,
+    lock: &UploadLock,
+    info: &UploadInfo,
+    parts: &Parts,
+    body: B,
+    checksum: Option<ChecksumCheck>,
+) -> Result<PreparedBody, TusError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let content_length = headers::content_length(&parts.headers);
     let (limit, too_large) = match (info.length, shared.config.max_size) {
         (Some(length), _) => (length - info.offset, TusError::UploadSizeExceeded { length }),
@@ -162,33 +204,46 @@ where
     if content_length.is_some_and(|n| n > limit) {
         return Err(too_large);
     }
-    let before = info.offset;
-    let (after, body_error) = if content_length == Some(0) && checksum.is_none() {
-        (info, None)
-    } else {
-        let rules = BodyRules {
-            limit,
-            idle_timeout: shared.config.body_idle_timeout,
-            stop: lock.stop_signal(),
-            shutdown: shared.runtime.shutdown.clone(),
-            checksum,
-        };
-        let atomic = rules.checksum.is_some();
-        let mut stream = chunk_stream(body, content_length, rules);
-        let expires_at = shared
-            .config
-            .expiration
-            .filter(|e| e.sliding && shared.has(Extension::Expiration))
-            .map(|e| SystemTime::now() + e.after);
-        let options = AppendOptions::new().atomic(atomic).expires_at(expires_at);
-        match shared.storage.append(&info.id, before, &mut stream, options).await {
-            Ok(after) => (after, stream.error().cloned()),
-            Err(StorageError::OffsetMismatch { actual }) => {
-                return Err(TusError::MismatchedOffset { expected: actual, given: before });
-            }
-            Err(e) => return Err(e.into()),
-        }
+    if content_length == Some(0) && checksum.is_none() {
+        return Ok(PreparedBody { body: None, too_large });
+    }
+    let rules = BodyRules {
+        limit,
+        idle_timeout: shared.config.body_idle_timeout,
+        stop: lock.stop_signal(),
+        shutdown: shared.runtime.shutdown.clone(),
+        checksum,
     };
+    let atomic = rules.checksum.is_some();
+    let stream = chunk_stream(body, content_length, rules);
+    let expires_at = shared
+        .config
+        .expiration
+        .filter(|e| e.sliding && shared.has(Extension::Expiration))
+        .map(|e| SystemTime::now() + e.after);
+    let options = AppendOptions::new().atomic(atomic).expires_at(expires_at);
+    Ok(PreparedBody { body: Some(Incoming { stream, options }), too_large })
+}
+
+/// The error for a storage append that failed at `before`.
+pub(super) fn append_failed(err: StorageError, before: u64) -> TusError {
+    match err {
+        StorageError::OffsetMismatch { actual } => TusError::MismatchedOffset { expected: actual, given: before },
+        e => e.into(),
+    }
+}
+
+/// After the storage committed `after` (from `before`): counts the bytes, runs the
+/// hooks, and turns the body's error (if it ended early) into the answer.
+pub(super) async fn stored(
+    shared: &Arc<Shared>,
+    lock: &UploadLock,
+    after: UploadInfo,
+    before: u64,
+    was_complete: bool,
+    body_error: Option<BodyError>,
+    too_large: TusError,
+) -> Result<UploadInfo, TusError> {
     if after.offset > before {
         shared.metrics.bytes_received(after.offset - before);
         shared.hooks.post_receive(&after).await;

@@ -6,7 +6,7 @@ use crate::hooks::{CreatePlan, HookRejection, Hooks, Intent};
 use crate::id::UploadId;
 use crate::lock::{LockError, Locker, UploadLock};
 use crate::storage::{
-    AppendOptions, ByteStream, ChunkStream, NewUpload, Removal, Storage, StorageFeatures, UploadInfo,
+    AppendOptions, ByteStream, ChunkStream, CreatedWithUpload, NewUpload, Removal, Storage, StorageFeatures, UploadInfo,
 };
 use async_trait::async_trait;
 use http::request::Parts;
@@ -72,6 +72,28 @@ impl Storage for InstrumentedStorage {
         self.metrics.uploads_in_progress.inc();
         let _in_progress = InProgress(&self.metrics);
         self.timed(Op::Append, self.inner.append(id, offset, data, options)).await
+    }
+
+    async fn create_with_upload(
+        &self,
+        upload: NewUpload,
+        data: &mut ChunkStream,
+        options: AppendOptions,
+    ) -> Result<CreatedWithUpload, StorageError> {
+        self.metrics.uploads_in_progress.inc();
+        let _in_progress = InProgress(&self.metrics);
+        // Timed as an append: the body is most of it. A failed body counts as an append error.
+        let started = Instant::now();
+        let result = self.inner.create_with_upload(upload, data, options).await;
+        let failed = match &result {
+            Ok(outcome) => {
+                self.metrics.uploads_created.inc();
+                outcome.stored.is_err()
+            }
+            Err(_) => true,
+        };
+        self.metrics.storage_call(Op::Append, started.elapsed().as_secs_f64(), failed);
+        result
     }
 
     async fn set_length(&self, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {

@@ -46,6 +46,7 @@ pub async fn run_all<S: Storage + ?Sized>(storage: &S) {
     remove_leaves_tombstone(storage).await;
     expired_lists_unfinished_expired(storage).await;
     append_slides_expiry(storage).await;
+    create_with_upload(storage).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -242,6 +243,61 @@ pub async fn duplicate_ids<S: Storage + ?Sized>(storage: &S) {
         matches!(err, StorageError::AlreadyExists),
         "[{CHECK}] create over a tombstone: expected AlreadyExists, got {err:?}"
     );
+}
+
+/// `create_with_upload` creates the upload with its first bytes (whole, cut short, or
+/// rolled back when atomic), and refuses a taken ID without touching that upload.
+pub async fn create_with_upload<S: Storage + ?Sized>(storage: &S) {
+    const CHECK: &str = "create_with_upload";
+    let id = fresh_id();
+    let metadata = Metadata::parse("name aGVsbG8=").expect("valid metadata");
+    let new = NewUpload::new(id.clone()).with_length(Some(11)).with_metadata(metadata.clone());
+    let mut data = body(&[Ok(b"hello"), Ok(b" "), Ok(b"world")]);
+    let outcome =
+        expect_ok(CHECK, "create with a body", storage.create_with_upload(new, &mut data, AppendOptions::new()).await);
+    assert_eq!(outcome.created.id, id, "[{CHECK}] created id");
+    assert_eq!(outcome.created.offset, 0, "[{CHECK}] the upload as created has no bytes yet");
+    assert_eq!(outcome.created.metadata, metadata, "[{CHECK}] created metadata");
+    let stored = expect_ok(CHECK, "the body of a create", outcome.stored);
+    assert!(stored.is_complete(), "[{CHECK}] 11 of 11 bytes is complete: {stored:?}");
+    assert_eq!(info(storage, CHECK, &id).await.offset, 11, "[{CHECK}] offset after a create with a body");
+    assert_content(storage, CHECK, &id, b"hello world").await;
+
+    let new = NewUpload::new(id.clone()).with_length(Some(3));
+    let mut data = body(&[Ok(b"xyz")]);
+    let err = expect_err(
+        CHECK,
+        "create over a taken id",
+        storage.create_with_upload(new, &mut data, AppendOptions::new()).await,
+    );
+    assert!(matches!(err, StorageError::AlreadyExists), "[{CHECK}] taken id: expected AlreadyExists, got {err:?}");
+    assert_eq!(info(storage, CHECK, &id).await.offset, 11, "[{CHECK}] the first upload must be unchanged");
+    assert_content(storage, CHECK, &id, b"hello world").await;
+
+    let cut = fresh_id();
+    let mut data = body(&[Ok(b"abc"), Err(BodyError::Broken("connection reset".into()))]);
+    let new = NewUpload::new(cut.clone()).with_length(Some(10));
+    let outcome = expect_ok(
+        CHECK,
+        "create with a broken body",
+        storage.create_with_upload(new, &mut data, AppendOptions::new()).await,
+    );
+    let stored = expect_ok(CHECK, "a broken body of a create", outcome.stored);
+    assert_eq!(stored.offset, 3, "[{CHECK}] a broken body keeps what arrived");
+    append(storage, CHECK, &cut, 3, b"defghij").await;
+    assert_content(storage, CHECK, &cut, b"abcdefghij").await;
+
+    let rolled_back = fresh_id();
+    let mut data = body(&[Ok(b"abc"), Err(BodyError::ChecksumMismatch)]);
+    let new = NewUpload::new(rolled_back.clone()).with_length(Some(3));
+    let atomic = AppendOptions::new().atomic(true);
+    let outcome =
+        expect_ok(CHECK, "create with a bad checksum", storage.create_with_upload(new, &mut data, atomic).await);
+    let stored = expect_ok(CHECK, "a bad body of a create", outcome.stored);
+    assert_eq!(stored.offset, 0, "[{CHECK}] an atomic body that failed commits nothing");
+    assert_eq!(info(storage, CHECK, &rolled_back).await.offset, 0, "[{CHECK}] the upload exists at offset 0");
+    append(storage, CHECK, &rolled_back, 0, b"xyz").await;
+    assert_content(storage, CHECK, &rolled_back, b"xyz").await;
 }
 
 /// Appends advance the offset by the bytes they carry (in one chunk or several, empty

@@ -4,7 +4,7 @@ use crate::Durability;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tus_core::{Concat, Metadata, NewUpload, Removal, StorageError, UploadId, UploadInfo};
 
@@ -186,43 +186,88 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     tx.commit().map_err(db_err)
 }
 
+/// Opens a connection that only reads.
+pub(crate) fn open_reader(path: &Path, durability: Durability) -> Result<Connection, StorageError> {
+    let conn = connect(path, durability)?;
+    conn.pragma_update(None, "query_only", true).map_err(db_err)?;
+    Ok(conn)
+}
+
 /// A trivial query: the database file opens and answers.
 pub(crate) fn ping(conn: &Connection) -> Result<(), StorageError> {
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0)).map_err(db_err)?;
     Ok(())
 }
 
+/// How long a read that finds every pooled connection busy waits for one to come back
+/// before it opens an extra connection of its own.
+const READER_WAIT: Duration = Duration::from_millis(20);
+
 /// Reader connections, reused. WAL lets them read while the writer writes.
+///
+/// At most `max_idle` connections are kept. A read that finds them all busy waits (briefly:
+/// a read holds its connection for microseconds) rather than open another: under many
+/// concurrent uploads, opening and closing connections (each parses the schema) cost more
+/// than the reads. After [`READER_WAIT`] it opens an extra one, closed when it comes back,
+/// so a read never waits long and a caller holding one connection can always get a second.
 #[derive(Debug)]
 pub(crate) struct ReaderPool {
     path: PathBuf,
     durability: Durability,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Idle>,
+    returned: Condvar,
     max_idle: usize,
+}
+
+#[derive(Debug, Default)]
+struct Idle {
+    conns: Vec<Connection>,
+    /// Connections open now, idle or in use.
+    open: usize,
 }
 
 impl ReaderPool {
     pub(crate) fn new(path: PathBuf, durability: Durability, max_idle: usize) -> Self {
-        Self { path, durability, idle: Mutex::new(Vec::new()), max_idle }
+        Self {
+            path,
+            durability,
+            idle: Mutex::new(Idle::default()),
+            returned: Condvar::new(),
+            max_idle: max_idle.max(1),
+        }
     }
 
-    fn idle(&self) -> MutexGuard<'_, Vec<Connection>> {
-        // The list is only pushed to and popped from; a panic cannot leave it half-changed.
+    fn idle(&self) -> MutexGuard<'_, Idle> {
+        // Every update leaves the list and the count whole; a panic cannot break them.
         self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// An idle connection, or a new one when all are busy (opening one is cheap).
+    /// An idle connection, a new one while fewer than `max_idle` are open, or else the
+    /// first one to come back (an extra one after [`READER_WAIT`]).
     pub(crate) fn get(&self) -> Result<Reader<'_>, StorageError> {
-        let conn = self.idle().pop();
-        let conn = match conn {
-            Some(conn) => conn,
-            None => {
-                let conn = connect(&self.path, self.durability)?;
-                conn.pragma_update(None, "query_only", true).map_err(db_err)?;
-                conn
+        let deadline = Instant::now() + READER_WAIT;
+        let mut idle = self.idle();
+        loop {
+            if let Some(conn) = idle.conns.pop() {
+                return Ok(Reader { pool: self, conn: Some(conn) });
             }
-        };
-        Ok(Reader { pool: self, conn: Some(conn) })
+            let now = Instant::now();
+            if idle.open < self.max_idle || now >= deadline {
+                idle.open += 1;
+                drop(idle);
+                return match open_reader(&self.path, self.durability) {
+                    Ok(conn) => Ok(Reader { pool: self, conn: Some(conn) }),
+                    Err(e) => {
+                        self.idle().open -= 1;
+                        Err(e)
+                    }
+                };
+            }
+            idle = match self.returned.wait_timeout(idle, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
     }
 }
 
@@ -243,12 +288,18 @@ impl Deref for Reader<'_> {
 
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            let mut idle = self.pool.idle();
-            if idle.len() < self.pool.max_idle {
-                idle.push(conn);
-            }
+        let Some(conn) = self.conn.take() else { return };
+        let mut idle = self.pool.idle();
+        if idle.open > self.pool.max_idle {
+            // An extra connection: close it (outside the lock).
+            idle.open -= 1;
+            drop(idle);
+            drop(conn);
+            return;
         }
+        idle.conns.push(conn);
+        drop(idle);
+        self.pool.returned.notify_one();
     }
 }
 
@@ -305,13 +356,15 @@ pub(crate) fn load_active(conn: &Connection, id: &UploadId) -> Result<UploadInfo
     load(conn, id)?.ok_or(StorageError::NotFound)?.active()
 }
 
-/// Inserts a new record (and the parts of a final). Returns the stored state.
-pub(crate) fn insert(conn: &Connection, upload: &NewUpload) -> Result<UploadInfo, StorageError> {
+/// Inserts a new record (and the parts of a final) at `offset` bytes. Returns the stored state.
+pub(crate) fn insert(conn: &Connection, upload: &NewUpload, offset: u64) -> Result<UploadInfo, StorageError> {
     let mut info = UploadInfo::from_new(upload);
+    info.offset = offset;
     // Hand back exactly what `info` will read later.
     info.created_at = stored_time(info.created_at);
     info.expires_at = info.expires_at.map(stored_time);
     let length = info.length.map(to_sql).transpose()?;
+    let offset = to_sql(offset)?;
     let concat = match &info.concat {
         None => None,
         Some(Concat::Partial) => Some("partial"),
@@ -319,19 +372,20 @@ pub(crate) fn insert(conn: &Connection, upload: &NewUpload) -> Result<UploadInfo
     };
     // The writer runs this in a savepoint: the record and its parts go in together or not at all.
     let inserted = conn
-        .execute(
-            &format!(
-                "INSERT INTO uploads ({COLUMNS}) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
-            ),
-            params![
+        .prepare_cached(&format!(
+            "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
                 info.id.as_str(),
                 length,
                 info.metadata.encode(),
                 concat,
                 to_millis(info.created_at),
                 info.expires_at.map(to_millis),
-            ],
-        )
+                offset,
+            ])
+        })
         .map_err(db_err)?;
     if inserted == 0 {
         return Err(StorageError::AlreadyExists);
@@ -393,11 +447,12 @@ pub(crate) fn advance(
 /// Compare-and-set that marks a final upload complete at `total` bytes, only while it is
 /// live and empty.
 pub(crate) fn complete_final(conn: &Connection, id: &UploadId, total: u64) -> Result<UploadInfo, StorageError> {
+    let total = to_sql(total)?;
     let changed = conn
-        .execute(
+        .prepare_cached(
             r#"UPDATE uploads SET "offset" = ?2, length = ?2 WHERE id = ?1 AND "offset" = 0 AND state = 'active'"#,
-            params![id.as_str(), to_sql(total)?],
         )
+        .and_then(|mut stmt| stmt.execute(params![id.as_str(), total]))
         .map_err(db_err)?;
     if changed == 0 {
         return Err(match why_unchanged(conn, id) {
@@ -410,11 +465,10 @@ pub(crate) fn complete_final(conn: &Connection, id: &UploadId, total: u64) -> Re
 
 /// Declares the length of a deferred-length upload.
 pub(crate) fn set_length(conn: &Connection, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {
+    let length = to_sql(length)?;
     let changed = conn
-        .execute(
-            "UPDATE uploads SET length = ?2 WHERE id = ?1 AND state = 'active' AND length IS NULL",
-            params![id.as_str(), to_sql(length)?],
-        )
+        .prepare_cached("UPDATE uploads SET length = ?2 WHERE id = ?1 AND state = 'active' AND length IS NULL")
+        .and_then(|mut stmt| stmt.execute(params![id.as_str(), length]))
         .map_err(db_err)?;
     if changed == 0 {
         let info = load_active(conn, id)?;
@@ -434,10 +488,8 @@ pub(crate) fn tombstone(conn: &Connection, id: &UploadId, why: Removal) -> Resul
         _ => State::Terminated,
     };
     let changed = conn
-        .execute(
-            "UPDATE uploads SET state = ?2 WHERE id = ?1 AND state = 'active'",
-            params![id.as_str(), state.as_str()],
-        )
+        .prepare_cached("UPDATE uploads SET state = ?2 WHERE id = ?1 AND state = 'active'")
+        .and_then(|mut stmt| stmt.execute(params![id.as_str(), state.as_str()]))
         .map_err(db_err)?;
     if changed == 0 {
         return Err(match load(conn, id)? {
@@ -495,4 +547,39 @@ pub(crate) fn active_offsets(conn: &Connection) -> Result<Vec<(String, u64)>, St
         out.push((row.get(0).map_err(db_err)?, from_sql(row.get(1).map_err(db_err)?)?));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_pool_hands_over_a_returned_connection_and_opens_an_extra_one_only_after_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(open_writer(&path, Durability::Buffered).unwrap());
+        let pool = ReaderPool::new(path, Durability::Buffered, 2);
+        let (first, second) = (pool.get().unwrap(), pool.get().unwrap());
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                let started = Instant::now();
+                let reader = pool.get().unwrap();
+                ping(&reader).unwrap();
+                started.elapsed()
+            });
+            std::thread::sleep(Duration::from_millis(5));
+            drop(first);
+            assert!(waiter.join().unwrap() < READER_WAIT, "a returned connection is handed over at once");
+        });
+        assert_eq!(pool.idle().open, 2, "no extra connection while one came back in time");
+
+        let third = pool.get().unwrap();
+        let started = Instant::now();
+        let extra = pool.get().unwrap();
+        assert!(started.elapsed() >= READER_WAIT, "an extra connection only after waiting");
+        assert_eq!(pool.idle().open, 3);
+        drop((second, third, extra));
+        assert_eq!(pool.idle().open, 2, "the extra connection is closed when it comes back");
+        assert_eq!(pool.idle().conns.len(), 2);
+    }
 }

@@ -11,6 +11,32 @@ pub(crate) fn open_rw(path: &Path, create: bool) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)
 }
 
+/// Creates the data file of a new upload for writing; fails when it exists.
+pub(crate) fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).create_new(true).open(path)
+}
+
+/// Whether `file` is the file at `path` (same device and inode; elsewhere than Unix,
+/// whether `path` exists).
+pub(crate) fn same_file(file: &File, path: &Path) -> io::Result<bool> {
+    let named = match std::fs::metadata(path) {
+        Ok(named) => named,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let open = file.metadata()?;
+        Ok(open.dev() == named.dev() && open.ino() == named.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, named);
+        Ok(true)
+    }
+}
+
 /// Creates (or empties) the data file of a new upload.
 pub(crate) fn create_empty(path: &Path) -> io::Result<()> {
     OpenOptions::new().write(true).create(true).truncate(true).open(path).map(drop)

@@ -10,8 +10,8 @@
 //!
 //! It supports every optional feature (concatenation, unfinished concatenation, downloads).
 //! Request bodies are streamed to disk with bounded memory, finals are assembled with
-//! in-kernel copies, and `info` (HEAD) reads from a pool of reader connections that never
-//! wait for a writer.
+//! in-kernel copies, and `info` (HEAD) is answered by reader threads with connections of
+//! their own that never wait for a writer.
 //!
 //! ```
 //! use tus_core::{AppendOptions, ChunkStream, NewUpload, Storage, UploadId};
@@ -68,6 +68,11 @@
 //! [`StorageError::OffsetMismatch`]. The compare-and-set on the offset guarantees that at
 //! most one append applies per offset.
 //!
+//! A storage opened with [`exclusive`](SqliteStorageBuilder::exclusive) is instead alone on
+//! its directory (an `flock` on `uploads.lock` keeps every other storage out, and it out
+//! while another is open): as every change then goes through it, `info` (HEAD) answers from
+//! a cache of committed records without a database read.
+//!
 //! # Recovery
 //!
 //! [`SqliteStorageBuilder::open`] repairs what a crash may leave behind: a data file longer
@@ -76,9 +81,11 @@
 //! live upload whose file is missing or shorter than its offset has lost bytes outside this
 //! crate's control; that is logged as an error. Files a writer holds locked are left alone.
 
+mod cache;
 mod db;
 mod files;
 mod read;
+mod reader;
 mod recovery;
 mod write;
 mod writer;
@@ -93,8 +100,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tus_core::{
-    AppendOptions, ByteStream, ChunkStream, NewUpload, Removal, Storage, StorageError, StorageFeatures, UploadId,
-    UploadInfo,
+    AppendOptions, ByteStream, ChunkStream, CreatedWithUpload, NewUpload, Removal, Storage, StorageError,
+    StorageFeatures, UploadId, UploadInfo,
 };
 use write::Piece;
 
@@ -102,7 +109,14 @@ use write::Piece;
 const CHANNEL_CHUNKS: usize = 4;
 
 /// Reader connections kept open by default.
-const DEFAULT_IDLE_READERS: usize = 4;
+const DEFAULT_IDLE_READERS: usize = 8;
+
+/// A creation-with-upload body announced at this size or less is read whole before the
+/// blocking writer starts, so that the writer never waits for it chunk by chunk.
+const PREFETCH_BYTES: u64 = 64 * 1024;
+
+/// Threads (each with a connection) that answer the reads of async callers such as HEAD.
+const READ_THREADS: usize = 2;
 
 /// When appended bytes count as stored; see the [crate docs](crate#durability).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,11 +143,18 @@ struct Inner {
     dir: PathBuf,
     data_dir: PathBuf,
     durability: Durability,
-    /// SQLite allows one writer at a time anyway; a single connection avoids busy waits
-    /// between writers of this process.
-    /// The one connection that writes, on a thread that group-commits.
+    /// The one connection that writes, on a thread that group-commits (SQLite allows one
+    /// writer at a time anyway; one connection avoids busy waits within this process).
+    /// Only [`Inner::change`] uses it, so that no change can skip the cache.
     writer: writer::GroupWriter,
+    /// Records for `info`, when the directory is held exclusively.
+    cache: Option<cache::RecordCache>,
+    /// The `flock` on `uploads.lock` (exclusive or shared), held while the storage is open.
+    _owner: File,
+    /// Reader connections for blocking work (appends, concatenation, downloads).
     readers: db::ReaderPool,
+    /// Reader threads for async callers: `info`, `finals_waiting_for`, `expired`, `health`.
+    read_threads: reader::ReadThreads,
     /// Syncs of `data_dir`, shared by the uploads that need one at the same time.
     data_dir_sync: files::DirSync,
 }
@@ -141,6 +162,41 @@ struct Inner {
 impl Inner {
     fn data_path(&self, id: &UploadId) -> PathBuf {
         self.data_dir.join(id.as_str())
+    }
+
+    /// Runs `work` on the writer connection (see [`writer::GroupWriter::run`]), a change to
+    /// the record of `id`; once it is committed, the cached record of `id` is dropped.
+    fn change<T, F>(&self, id: &UploadId, work: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let result = self.writer.run(work);
+        if let Some(cache) = &self.cache {
+            cache.invalidate(id);
+        }
+        result
+    }
+}
+
+/// Takes the `flock` on `<dir>/uploads.lock` that tells storages on one directory apart:
+/// an exclusive storage holds it exclusively, all others share it. Never waits.
+fn lock_owner(dir: &Path, exclusive: bool) -> Result<File, StorageError> {
+    let path = dir.join("uploads.lock");
+    let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+    let locked = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) if exclusive => Err(StorageError::other(format!(
+            "{} is in use by another storage (another process, or another SqliteStorage in this one); \
+             an exclusive storage must be the only one on its directory",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::other(format!(
+            "{} is held exclusively by another storage (opened with SqliteStorageBuilder::exclusive)",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StorageError::Io(e)),
     }
 }
 
@@ -159,6 +215,7 @@ pub struct SqliteStorageBuilder {
     dir: PathBuf,
     durability: Durability,
     idle_readers: usize,
+    exclusive: bool,
 }
 
 impl SqliteStorageBuilder {
@@ -168,10 +225,24 @@ impl SqliteStorageBuilder {
         self
     }
 
-    /// How many reader connections stay open between reads (default 4). More readers
-    /// than this still run at once; the extra connections are closed afterwards.
+    /// How many reader connections the blocking work (appends, concatenation, downloads)
+    /// keeps open (default 8, at least 1). A read that finds them all busy waits up to
+    /// 20 ms for one, then opens an extra connection that is closed afterwards.
     pub fn idle_readers(mut self, idle_readers: usize) -> Self {
         self.idle_readers = idle_readers;
+        self
+    }
+
+    /// Holds the directory exclusively (default `false`): opening fails while any other
+    /// storage (in this process or another) has the directory open, and every other
+    /// storage fails to open it while this one is open.
+    ///
+    /// In exchange, `info` (HEAD) answers from a cache of committed records: no other
+    /// writer can change them behind this storage's back. Use it when one process serves
+    /// the directory (for instance with in-memory upload locks); several instances sharing
+    /// a directory need the default.
+    pub fn exclusive(mut self, exclusive: bool) -> Self {
+        self.exclusive = exclusive;
         self
     }
 
@@ -182,18 +253,23 @@ impl SqliteStorageBuilder {
     pub fn open(self) -> Result<SqliteStorage, StorageError> {
         let data_dir = self.dir.join("data");
         std::fs::create_dir_all(&data_dir)?;
+        let owner = lock_owner(&self.dir, self.exclusive)?;
         let db_path = self.dir.join("uploads.db");
         let writer = db::open_writer(&db_path, self.durability)?;
         if self.durability == Durability::Sync {
             files::sync_dir(&self.dir)?;
         }
+        let read_threads = reader::ReadThreads::spawn(&db_path, self.durability, READ_THREADS)?;
         let inner = Inner {
             readers: db::ReaderPool::new(db_path, self.durability, self.idle_readers),
+            read_threads,
             dir: self.dir,
             data_dir: data_dir.clone(),
             durability: self.durability,
             writer: writer::GroupWriter::spawn(writer)?,
             data_dir_sync: files::DirSync::new(data_dir.clone()),
+            cache: self.exclusive.then(cache::RecordCache::default),
+            _owner: owner,
         };
         recovery::run(&inner)?;
         Ok(SqliteStorage { inner: Arc::new(inner) })
@@ -208,7 +284,12 @@ impl SqliteStorage {
 
     /// Options for opening the storage in `dir`.
     pub fn builder(dir: impl Into<PathBuf>) -> SqliteStorageBuilder {
-        SqliteStorageBuilder { dir: dir.into(), durability: Durability::default(), idle_readers: DEFAULT_IDLE_READERS }
+        SqliteStorageBuilder {
+            dir: dir.into(),
+            durability: Durability::default(),
+            idle_readers: DEFAULT_IDLE_READERS,
+            exclusive: false,
+        }
     }
 
     /// The directory holding `uploads.db` and `data/`.
@@ -263,6 +344,28 @@ async fn feed(data: &mut ChunkStream, tx: mpsc::Sender<Piece>) {
     }
 }
 
+/// Reads `data` until it ends or [`PREFETCH_BYTES`] have arrived; returns the pieces for the
+/// writer and whether they include the end.
+async fn prefetch(data: &mut ChunkStream) -> (Vec<Piece>, bool) {
+    let mut pieces = Vec::new();
+    let mut bytes = 0u64;
+    while bytes <= PREFETCH_BYTES {
+        let end = match data.next_chunk().await {
+            Some(Ok(chunk)) if chunk.is_empty() => continue,
+            Some(Ok(chunk)) => {
+                bytes += chunk.len() as u64;
+                pieces.push(Piece::Chunk(chunk));
+                continue;
+            }
+            Some(Err(_)) => Piece::End { failed: true },
+            None => Piece::End { failed: false },
+        };
+        pieces.push(end);
+        return (pieces, true);
+    }
+    (pieces, false)
+}
+
 #[async_trait]
 impl Storage for SqliteStorage {
     fn features(&self) -> StorageFeatures {
@@ -270,24 +373,22 @@ impl Storage for SqliteStorage {
     }
 
     async fn create(&self, upload: NewUpload) -> Result<UploadInfo, StorageError> {
-        self.blocking(move |inner| {
-            let info = inner.writer.run(move |conn| db::insert(conn, &upload))?;
-            if let Err(e) = files::create_empty(&inner.data_path(&info.id)) {
-                // An upload without its file is unusable: free the ID again.
-                let id = info.id.clone();
-                if let Err(error) = inner.writer.run(move |conn| db::delete(conn, &id)) {
-                    tracing::warn!(id = %info.id, %error, "cannot delete the record of a failed create");
-                }
-                return Err(StorageError::Io(e));
-            }
-            Ok(info)
-        })
-        .await
+        self.blocking(move |inner| write::create(inner, upload)).await
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo, StorageError> {
-        let id = id.clone();
-        self.blocking(move |inner| db::load_active(&*inner.readers.get()?, &id)).await
+        let Some(cache) = &self.inner.cache else {
+            let id = id.clone();
+            return self.inner.read_threads.run(move |conn| db::load_active(conn, &id)).await;
+        };
+        if let Some(info) = cache.get(id) {
+            return Ok(info);
+        }
+        let seen = cache.generation();
+        let reading = id.clone();
+        let info = self.inner.read_threads.run(move |conn| db::load_active(conn, &reading)).await?;
+        cache.fill(&info, seen);
+        Ok(info)
     }
 
     /// Streams `data` to the upload's file through a bounded channel and a blocking writer,
@@ -302,14 +403,46 @@ impl Storage for SqliteStorage {
         let (tx, rx) = mpsc::channel(CHANNEL_CHUNKS);
         let inner = Arc::clone(&self.inner);
         let writer_id = id.clone();
-        let writer = tokio::task::spawn_blocking(move || write::append(&inner, &writer_id, offset, rx, options));
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut rx = rx;
+            write::append(&inner, &writer_id, offset, &mut rx, options)
+        });
         feed(data, tx).await;
+        writer.await.map_err(joined)?
+    }
+
+    /// Writes the body to a new data file and inserts the record with its offset in one
+    /// commit (see `write::create_with_upload`).
+    async fn create_with_upload(
+        &self,
+        upload: NewUpload,
+        data: &mut ChunkStream,
+        options: AppendOptions,
+    ) -> Result<CreatedWithUpload, StorageError> {
+        let small = data.content_length().is_some_and(|len| len <= PREFETCH_BYTES);
+        let (first, ended) = if small { prefetch(data).await } else { (Vec::new(), false) };
+        let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS.max(first.len()));
+        for piece in first {
+            // Room for every prefetched piece was made above.
+            if tx.try_send(piece).is_err() {
+                return Err(StorageError::other("the body channel refused a prefetched chunk"));
+            }
+        }
+        let inner = Arc::clone(&self.inner);
+        let writer = tokio::task::spawn_blocking(move || write::create_with_upload(&inner, upload, &mut rx, options));
+        if !ended {
+            feed(data, tx).await;
+        }
         writer.await.map_err(joined)?
     }
 
     async fn set_length(&self, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {
         let id = id.clone();
-        self.blocking(move |inner| inner.writer.run(move |conn| db::set_length(conn, &id, length))).await
+        self.blocking(move |inner| {
+            let changed = id.clone();
+            inner.change(&id, move |conn| db::set_length(conn, &changed, length))
+        })
+        .await
     }
 
     async fn concatenate(&self, final_id: &UploadId, partials: &[UploadInfo]) -> Result<UploadInfo, StorageError> {
@@ -320,7 +453,7 @@ impl Storage for SqliteStorage {
 
     async fn finals_waiting_for(&self, partial: &UploadId) -> Result<Vec<UploadId>, StorageError> {
         let partial = partial.clone();
-        self.blocking(move |inner| db::finals_waiting_for(&*inner.readers.get()?, &partial)).await
+        self.inner.read_threads.run(move |conn| db::finals_waiting_for(conn, &partial)).await
     }
 
     async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError> {
@@ -349,7 +482,7 @@ impl Storage for SqliteStorage {
         let id = id.clone();
         self.blocking(move |inner| {
             let removed = id.clone();
-            inner.writer.run(move |conn| db::tombstone(conn, &removed, why))?;
+            inner.change(&id, move |conn| db::tombstone(conn, &removed, why))?;
             // The tombstone is committed; a file that cannot go now is an orphan that the
             // next open deletes.
             if let Err(error) = files::remove(&inner.data_path(&id)) {
@@ -361,18 +494,21 @@ impl Storage for SqliteStorage {
     }
 
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
-        self.blocking(move |inner| db::expired(&*inner.readers.get()?, now, limit)).await
+        self.inner.read_threads.run(move |conn| db::expired(conn, now, limit)).await
     }
 
     /// A trivial query on a reader connection, and a look at the data directory.
     async fn health(&self) -> Result<(), StorageError> {
-        self.blocking(|inner| {
-            db::ping(&*inner.readers.get()?)?;
-            if !std::fs::metadata(&inner.data_dir)?.is_dir() {
-                return Err(StorageError::other(format!("{} is not a directory", inner.data_dir.display())));
-            }
-            Ok(())
-        })
-        .await
+        let data_dir = self.inner.data_dir.clone();
+        self.inner
+            .read_threads
+            .run(move |conn| {
+                db::ping(conn)?;
+                if !std::fs::metadata(&data_dir)?.is_dir() {
+                    return Err(StorageError::other(format!("{} is not a directory", data_dir.display())));
+                }
+                Ok(())
+            })
+            .await
     }
 }

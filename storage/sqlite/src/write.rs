@@ -6,7 +6,7 @@ use bytes::Bytes;
 use std::fs::File;
 use std::io::{self, BufWriter, Read as _, Seek as _, SeekFrom, Write as _};
 use tokio::sync::mpsc;
-use tus_core::{AppendOptions, StorageError, UploadId, UploadInfo};
+use tus_core::{AppendOptions, CreatedWithUpload, NewUpload, StorageError, UploadId, UploadInfo};
 
 /// How much of a body is gathered before it goes to the file.
 const WRITE_BUFFER: usize = 256 * 1024;
@@ -72,6 +72,39 @@ fn discard(path: &std::path::Path, id: &UploadId) {
     }
 }
 
+/// Records a new upload, then creates its (empty) data file.
+pub(crate) fn create(inner: &Inner, upload: NewUpload) -> Result<UploadInfo, StorageError> {
+    let id = upload.id.clone();
+    let info = inner.change(&id, move |conn| db::insert(conn, &upload, 0))?;
+    if let Err(e) = files::create_empty(&inner.data_path(&info.id)) {
+        // An upload without its file is unusable: free the ID again.
+        let deleted = id.clone();
+        if let Err(error) = inner.change(&id, move |conn| db::delete(conn, &deleted)) {
+            tracing::warn!(id = %info.id, %error, "cannot delete the record of a failed create");
+        }
+        return Err(StorageError::Io(e));
+    }
+    Ok(info)
+}
+
+/// What the bytes before an append are recorded as.
+#[derive(Debug, Clone)]
+enum Base {
+    /// The upload's committed record.
+    Recorded(UploadInfo),
+    /// A new upload whose record does not exist yet: the first commit inserts it.
+    Unrecorded(Box<NewUpload>),
+}
+
+impl Base {
+    fn offset(&self) -> u64 {
+        match self {
+            Self::Recorded(info) => info.offset,
+            Self::Unrecorded(_) => 0,
+        }
+    }
+}
+
 /// Appends the pieces from `rx` to the data file of `id` at `offset`, then commits.
 ///
 /// The order matters for crash safety: lock the file, re-check the offset, cut leftovers
@@ -81,7 +114,7 @@ pub(crate) fn append(
     inner: &Inner,
     id: &UploadId,
     offset: u64,
-    mut rx: mpsc::Receiver<Piece>,
+    rx: &mut mpsc::Receiver<Piece>,
     options: AppendOptions,
 ) -> Result<UploadInfo, StorageError> {
     // A stale offset is answered at once, without waiting for the file lock.
@@ -103,78 +136,152 @@ pub(crate) fn append(
         // Leftovers of a write that crashed or was rolled back; they were never committed.
         file.set_len(offset)?;
     }
+    write_and_commit(inner, &file, id, Base::Recorded(current), rx, options).1
+}
 
+/// Creates the upload `upload` with the pieces from `rx` as its first bytes: writes them
+/// to a new data file, makes them durable (per the durability mode), and only then inserts
+/// the record with its offset, so that one commit does what `create` and `append` do in
+/// two. Nobody can see the upload before that commit. Long bodies commit at checkpoints as
+/// appends do; the first checkpoint inserts the record.
+///
+/// When the ID has a data file already (a leftover of a crash, or another creator of the
+/// same ID), it falls back to [`create`] and [`append`], which deal with both.
+pub(crate) fn create_with_upload(
+    inner: &Inner,
+    upload: NewUpload,
+    rx: &mut mpsc::Receiver<Piece>,
+    options: AppendOptions,
+) -> Result<CreatedWithUpload, StorageError> {
+    let id = upload.id.clone();
+    if db::load(&*inner.readers.get()?, &id)?.is_some() {
+        return Err(StorageError::AlreadyExists);
+    }
+    let path = inner.data_path(&id);
+    let file = match files::create_new(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let created = create(inner, upload)?;
+            let stored = append(inner, &id, 0, rx, options);
+            return Ok(CreatedWithUpload::new(created, stored));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    file.lock()?;
+    // Recovery in another process deletes files without a record unless they are locked;
+    // make sure the file that is locked is still the one at `path`.
+    if !files::same_file(&file, &path)? {
+        return Err(StorageError::other(format!("the new data file of upload {id} was removed while it was created")));
+    }
+    let (base, stored) = write_and_commit(inner, &file, &id, Base::Unrecorded(Box::new(upload)), rx, options);
+    match base {
+        Base::Recorded(mut created) => {
+            created.offset = 0;
+            Ok(CreatedWithUpload::new(created, stored))
+        }
+        Base::Unrecorded(_) => {
+            // Nothing was recorded: the upload does not exist, and neither may its file.
+            // Another creator of the same ID may own the file now; it is locked by us, so
+            // only a record of ours could make it theirs.
+            let failed = stored.err().unwrap_or_else(|| StorageError::other("the upload was not recorded"));
+            if !matches!(failed, StorageError::AlreadyExists) {
+                discard(&path, &id);
+            }
+            Err(failed)
+        }
+    }
+}
+
+/// Writes the pieces from `rx` after `base` into `file` (locked, cut to `base`'s offset)
+/// and commits them, at checkpoints along the way and at the end. Returns what is
+/// recorded at the end, and the result for the caller.
+fn write_and_commit(
+    inner: &Inner,
+    file: &File,
+    id: &UploadId,
+    base: Base,
+    rx: &mut mpsc::Receiver<Piece>,
+    options: AppendOptions,
+) -> (Base, Result<UploadInfo, StorageError>) {
+    let offset = base.offset();
     // `committed` moves forward at each checkpoint; failures roll back to it, never further.
-    let mut committed = current;
+    let mut committed = base;
     let received = std::thread::scope(|scope| {
         // A checkpoint (sync, then commit) runs beside the writing, so a long PATCH does
         // not stop receiving while the disk catches up. One at a time: the next waits for
         // the one before, so commits stay in order.
         let mut in_flight: Option<std::thread::ScopedJoinHandle<'_, Result<UploadInfo, StorageError>>> = None;
-        let received = receive(&file, offset, &mut rx, |end| {
+        let received = receive(file, offset, rx, |end| {
             if options.atomic {
                 return Ok(());
             }
             land(&mut in_flight, &mut committed)?;
             let from = committed.clone();
-            let file = &file;
             in_flight = Some(scope.spawn(move || commit(inner, file, id, &from, end, options)));
             Ok(())
         });
         land(&mut in_flight, &mut committed).map_err(ReceiveError::Storage).and(received)
     });
     // Closing the channel tells the async side to stop reading the body.
-    drop(rx);
-    let base = committed.offset;
+    rx.close();
+    let base = committed.offset();
     let end = match received {
         Ok(Received::Ended { end, failed }) if !(failed && options.atomic) => end,
         Ok(Received::Ended { .. }) => {
-            files::truncate_back(&file, base, id);
-            return Ok(committed);
+            files::truncate_back(file, base, id);
+            base
         }
         Ok(Received::Abandoned) => {
-            files::truncate_back(&file, base, id);
-            return Err(StorageError::other("the append was abandoned before its body ended"));
+            files::truncate_back(file, base, id);
+            return (committed, Err(StorageError::other("the append was abandoned before its body ended")));
         }
         Err(ReceiveError::Io(e)) => {
-            files::truncate_back(&file, base, id);
-            return Err(StorageError::Io(e));
+            files::truncate_back(file, base, id);
+            return (committed, Err(StorageError::Io(e)));
         }
         Err(ReceiveError::Storage(e)) => {
             // A failed checkpoint cut the file back, but writing may have gone on after it.
-            files::truncate_back(&file, base, id);
-            return Err(e);
+            files::truncate_back(file, base, id);
+            return (committed, Err(e));
         }
     };
-    if end == base {
-        return Ok(committed);
+    if end == base
+        && let Base::Recorded(info) = &committed
+    {
+        return (committed.clone(), Ok(info.clone()));
     }
-    commit(inner, &file, id, &committed, end, options)
+    let result = commit(inner, file, id, &committed, end, options);
+    if let Ok(info) = &result {
+        committed = Base::Recorded(info.clone());
+    }
+    (committed, result)
 }
 
 /// Waits for the checkpoint in flight, if any, and moves `committed` to what it committed.
 fn land(
     in_flight: &mut Option<std::thread::ScopedJoinHandle<'_, Result<UploadInfo, StorageError>>>,
-    committed: &mut UploadInfo,
+    committed: &mut Base,
 ) -> Result<(), StorageError> {
     if let Some(checkpoint) = in_flight.take() {
-        *committed = checkpoint.join().unwrap_or_else(|_| Err(StorageError::other("a checkpoint panicked")))?;
+        let info = checkpoint.join().unwrap_or_else(|_| Err(StorageError::other("a checkpoint panicked")))?;
+        *committed = Base::Recorded(info);
     }
     Ok(())
 }
 
-/// Makes the bytes from `committed.offset` to `end` durable (per the durability mode) and
-/// commits `end` with a compare-and-set. On failure the file is cut back where it belongs.
+/// Makes the bytes from `committed`'s offset to `end` durable (per the durability mode)
+/// and commits `end`: a compare-and-set on a recorded upload, the insert of a new one. On
+/// failure the file is cut back where it belongs.
 fn commit(
     inner: &Inner,
     file: &File,
     id: &UploadId,
-    committed: &UploadInfo,
+    committed: &Base,
     end: u64,
     options: AppendOptions,
 ) -> Result<UploadInfo, StorageError> {
-    let base = committed.offset;
-    if inner.durability == Durability::Sync {
+    let base = committed.offset();
+    if inner.durability == Durability::Sync && end > base {
         // The offset may only cover bytes that are on disk, so the data goes first.
         let synced = file.sync_data().and_then(|()| {
             // The first bytes also need the file's directory entry to be durable.
@@ -185,8 +292,16 @@ fn commit(
             return Err(StorageError::Io(e));
         }
     }
-    let (upload, expires_at) = (id.clone(), options.expires_at);
-    let result = inner.writer.run(move |conn| db::advance(conn, &upload, base, end, expires_at));
+    let result = match committed {
+        Base::Recorded(_) => {
+            let (upload, expires_at) = (id.clone(), options.expires_at);
+            inner.change(id, move |conn| db::advance(conn, &upload, base, end, expires_at))
+        }
+        Base::Unrecorded(upload) => {
+            let upload = upload.clone();
+            inner.change(id, move |conn| db::insert(conn, &upload, end))
+        }
+    };
     match &result {
         Ok(_) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(id), id),
@@ -195,6 +310,8 @@ fn commit(
             // belong to whoever moved the offset, so they stay.
             tracing::error!(%id, base, actual, "upload offset moved under the file lock");
         }
+        // Another creator recorded the same ID first; the caller leaves the file alone.
+        Err(StorageError::AlreadyExists) => {}
         Err(_) => files::truncate_back(file, base, id),
     }
     result
@@ -311,7 +428,7 @@ pub(crate) fn concatenate(
     }
 
     let upload = final_id.clone();
-    let committed = inner.writer.run(move |conn| db::complete_final(conn, &upload, total));
+    let committed = inner.change(final_id, move |conn| db::complete_final(conn, &upload, total));
     match &committed {
         Ok(_) | Err(StorageError::AlreadyExists) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(final_id), final_id),

@@ -60,13 +60,17 @@ where
 {
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
         let Change { work, reply } = *self;
-        let result = match conn.execute_batch("SAVEPOINT change") {
+        let result = match control(conn, "SAVEPOINT change") {
             Err(e) => Err(db_err(e)),
             Ok(()) => {
                 let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
                     .unwrap_or_else(|_| Err(StorageError::other("a database change panicked")));
-                let end = if result.is_ok() { "RELEASE change" } else { "ROLLBACK TO change; RELEASE change" };
-                match conn.execute_batch(end) {
+                let ended = if result.is_ok() {
+                    control(conn, "RELEASE change")
+                } else {
+                    control(conn, "ROLLBACK TO change").and_then(|()| control(conn, "RELEASE change"))
+                };
+                match ended {
                     Ok(()) => result,
                     // The savepoint cannot end: the transaction is unusable, and its commit fails too.
                     Err(e) => Err(db_err(e)),
@@ -149,6 +153,12 @@ impl Drop for GroupWriter {
     }
 }
 
+/// Runs a transaction statement through the statement cache: parsing `SAVEPOINT`,
+/// `RELEASE`, `BEGIN` and `COMMIT` for every change cost more than running them.
+fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 /// The writer thread: waits for a change, takes every other one that is waiting, and
 /// commits them together.
 fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>) {
@@ -162,16 +172,16 @@ fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>) {
         }
         // IMMEDIATE: take the write lock now (waiting out other processes up to the busy
         // timeout) rather than fail half-way through the batch.
-        if let Err(why) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(why) = control(conn, "BEGIN IMMEDIATE") {
             for job in batch {
                 job.refuse(&why);
             }
             continue;
         }
         let answers: Vec<_> = batch.into_iter().map(|job| job.run(conn)).collect();
-        let committed = conn.execute_batch("COMMIT");
+        let committed = control(conn, "COMMIT");
         if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = control(conn, "ROLLBACK");
         }
         for answer in answers {
             answer.send(committed.as_ref().map(|_| ()));

@@ -27,3 +27,13 @@ async fn sqlite_storage_conforms_on_a_current_thread_runtime_and_after_reopening
     let storage = SqliteStorage::open(dir.path()).unwrap();
     conformance::run_all(&storage).await;
 }
+
+/// An exclusive storage answers `info` from its cache: every check reads back what it changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_sqlite_storage_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
+    conformance::run_all(&storage).await;
+    // Twice: the second run finds the first run's records cached.
+    conformance::run_all(&storage).await;
+}

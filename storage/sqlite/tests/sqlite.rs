@@ -670,3 +670,174 @@ fn storages_opening_one_new_directory_at_once_all_succeed() {
         }
     }
 }
+
+/// Creation-with-upload records the upload only once bytes are stored: nobody sees it
+/// before; a long body is recorded at its first checkpoint, then advances as appends do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_creation_with_upload_is_recorded_at_its_first_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = RandomIds.generate();
+    let (tx, mut body) = hand_fed_body();
+    let creator = {
+        let (storage, id) = (storage.clone(), id.clone());
+        tokio::spawn(async move {
+            let new = NewUpload::new(id).with_length(Some((1 << 20) + 2));
+            storage.create_with_upload(new, &mut body, AppendOptions::new()).await
+        })
+    };
+    tx.send(Ok(Bytes::from(vec![7u8; 1 << 20]))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(storage.info(&id).await, Err(StorageError::NotFound)), "no record before the first commit");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    tx.send(Ok(Bytes::from_static(b"x"))).await.unwrap();
+    let mut seen = None;
+    for _ in 0..100 {
+        if let Ok(info) = storage.info(&id).await {
+            seen = Some(info.offset);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen, Some((1 << 20) + 1), "the first checkpoint records the upload with the bytes before it");
+    tx.send(Ok(Bytes::from_static(b"y"))).await.unwrap();
+    drop(tx);
+    let outcome = creator.await.unwrap().unwrap();
+    assert_eq!(outcome.created.offset, 0);
+    assert!(outcome.stored.unwrap().is_complete());
+    assert_eq!(storage.info(&id).await.unwrap().offset, (1 << 20) + 2);
+    let on_disk = std::fs::read(data_file(dir.path(), &id)).unwrap();
+    assert_eq!(on_disk.len(), (1 << 20) + 2);
+    assert_eq!(&on_disk[(1 << 20)..], b"xy");
+}
+
+/// A leftover data file without a record (a crash between writing and recording) does
+/// not stop a creation-with-upload of the same ID, and none of its bytes remain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_with_upload_over_a_leftover_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = RandomIds.generate();
+    std::fs::write(data_file(dir.path(), &id), b"leftover bytes that were never recorded").unwrap();
+    let new = NewUpload::new(id.clone()).with_length(Some(5));
+    let outcome = storage
+        .create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new())
+        .await
+        .unwrap();
+    assert!(outcome.stored.unwrap().is_complete());
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"fresh");
+}
+
+/// A creation-with-upload whose future is dropped mid-body leaves neither a record nor a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_creation_with_upload_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = RandomIds.generate();
+    let (tx, mut body) = hand_fed_body();
+    let creator = {
+        let (storage, id) = (storage.clone(), id.clone());
+        tokio::spawn(async move {
+            let new = NewUpload::new(id).with_length(Some(100));
+            storage.create_with_upload(new, &mut body, AppendOptions::new()).await
+        })
+    };
+    tx.send(Ok(Bytes::from_static(b"abc"))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    creator.abort();
+    let _ = creator.await;
+    let mut gone = false;
+    for _ in 0..100 {
+        if !data_file(dir.path(), &id).exists() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the data file of an upload that was never recorded is removed");
+    assert!(matches!(storage.info(&id).await, Err(StorageError::NotFound)));
+}
+
+/// An exclusive storage is alone on its directory: it does not open beside another one,
+/// and no other opens beside it, until it is dropped.
+#[test]
+fn an_exclusive_storage_is_alone_on_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = SqliteStorage::open(dir.path()).unwrap();
+    let err = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap_err();
+    assert!(err.to_string().contains("in use by another storage"), "{err}");
+    let second_shared = SqliteStorage::open(dir.path()).unwrap();
+    drop((shared, second_shared));
+
+    let exclusive = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
+    let err = SqliteStorage::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("held exclusively"), "{err}");
+    let err = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap_err();
+    assert!(err.to_string().contains("in use by another storage"), "{err}");
+    drop(exclusive);
+    SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
+}
+
+/// HEAD on an exclusive storage (answered from its cache) follows every change at once:
+/// appends, a declared length, removal; and never shows an offset older than the last
+/// acknowledged one while appends and reads run concurrently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusive_storage_reads_its_own_changes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
+    let id = new_upload(&storage, None).await;
+    assert_eq!(storage.info(&id).await.unwrap().offset, 0);
+    assert_eq!(storage.info(&id).await.unwrap().offset, 0);
+
+    let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = {
+        let (storage, id, acknowledged) = (storage.clone(), id.clone(), Arc::clone(&acknowledged));
+        tokio::spawn(async move {
+            for _ in 0..2000 {
+                let floor = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+                let seen = storage.info(&id).await.unwrap().offset;
+                assert!(seen >= floor, "HEAD showed {seen} after {floor} was acknowledged");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for n in 0..200u64 {
+        let after = append(&storage, &id, n, b"x").await;
+        acknowledged.store(after.offset, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(storage.info(&id).await.unwrap().offset, n + 1);
+    }
+    reader.await.unwrap();
+
+    storage.set_length(&id, 300).await.unwrap();
+    assert_eq!(storage.info(&id).await.unwrap().length, Some(300));
+    storage.remove(&id, Removal::Terminated).await.unwrap();
+    assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
+}
+
+/// A small creation-with-upload body (announced length) is read whole before the writer
+/// starts: many tiny chunks, and a body that breaks, land as they would through the channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_creation_with_upload_bodies_in_many_chunks_or_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let items: Vec<Result<Bytes, BodyError>> = (0..100u8).map(|i| Ok(Bytes::from(vec![i; 10]))).collect();
+    let id = RandomIds.generate();
+    let new = NewUpload::new(id.clone()).with_length(Some(1000));
+    let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(1000));
+    let outcome = storage.create_with_upload(new, &mut body, AppendOptions::new()).await.unwrap();
+    assert!(outcome.stored.unwrap().is_complete());
+    let expected: Vec<u8> = (0..100u8).flat_map(|i| vec![i; 10]).collect();
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), expected);
+
+    for atomic in [false, true] {
+        let id = RandomIds.generate();
+        let new = NewUpload::new(id.clone()).with_length(Some(10));
+        let items = vec![Ok(Bytes::from_static(b"abc")), Err(BodyError::Broken("reset".into()))];
+        let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(10));
+        let outcome = storage.create_with_upload(new, &mut body, AppendOptions::new().atomic(atomic)).await.unwrap();
+        let kept = if atomic { 0 } else { 3 };
+        assert_eq!(outcome.stored.unwrap().offset, kept, "atomic: {atomic}");
+        assert_eq!(storage.info(&id).await.unwrap().offset, kept);
+        assert_eq!(std::fs::metadata(data_file(dir.path(), &id)).unwrap().len(), kept);
+    }
+}
