@@ -24,7 +24,7 @@ pub async fn cleanup(args: &CleanupArgs, out: &mut impl Write) -> Result<Vec<Upl
                 let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory");
                 return Err(CliError::Dir { path: args.dir.clone(), source: missing.into() });
             }
-            crate::open_storage(&args.dir, DurabilityArg::Sync)?
+            crate::open_storage(&args.dir, DurabilityArg::Sync, false)?
         }
         StorageArg::S3 => {
             // Stale multipart uploads are handled once below, not on every batch the

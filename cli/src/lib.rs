@@ -142,15 +142,17 @@ impl From<DurabilityArg> for Durability {
     }
 }
 
-/// Opens (creating when missing) the SQLite storage in `dir`.
-pub fn open_storage(dir: &Path, durability: DurabilityArg) -> Result<Arc<dyn Storage>, CliError> {
+/// Opens (creating when missing) the SQLite storage in `dir`; `exclusive` holds the
+/// directory alone (see [`SqliteStorageBuilder::exclusive`](tus_sqlite::SqliteStorageBuilder::exclusive)).
+pub fn open_storage(dir: &Path, durability: DurabilityArg, exclusive: bool) -> Result<Arc<dyn Storage>, CliError> {
     let fail = |source: StorageError| CliError::Dir { path: dir.to_owned(), source };
     if dir.exists() && !dir.is_dir() {
         let not_dir = std::io::Error::new(std::io::ErrorKind::NotADirectory, "it exists and is not a directory");
         return Err(fail(StorageError::Io(not_dir)));
     }
     std::fs::create_dir_all(dir).map_err(|e| fail(StorageError::Io(e)))?;
-    let storage = SqliteStorage::builder(dir).durability(durability.into()).open().map_err(fail)?;
+    let storage =
+        SqliteStorage::builder(dir).durability(durability.into()).exclusive(exclusive).open().map_err(fail)?;
     Ok(Arc::new(storage))
 }
 
@@ -159,7 +161,7 @@ pub fn open_storage(dir: &Path, durability: DurabilityArg) -> Result<Arc<dyn Sto
 pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, Option<u64>), CliError> {
     let location = &args.location;
     match location.storage {
-        StorageArg::Sqlite => Ok((open_storage(&args.dir, args.durability)?, None)),
+        StorageArg::Sqlite => Ok((open_storage(&args.dir, args.durability, args.exclusive)?, None)),
         StorageArg::S3 => {
             let storage = connect_s3(location.bucket.as_deref(), &location.prefix, |builder| {
                 builder

@@ -116,6 +116,7 @@ impl Server {
             dir = %args.dir.display(),
             bucket = ?args.location.bucket,
             durability = ?args.durability,
+            exclusive = args.exclusive,
             lock = ?args.lock,
             max_size = ?args.max_size,
             expiration = ?args.expiration.map(|after| (after, args.expiration_mode)),

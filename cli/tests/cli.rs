@@ -441,6 +441,39 @@ async fn cleanup_removes_expired_uploads() {
     assert_eq!(&server.download(&complete).await[..], b"ok");
 }
 
+/// `--exclusive` holds the directory alone: the server works (HEAD from its record cache
+/// sees every change), and a second server or `tus cleanup` on the same directory fails
+/// with one line while it runs; once it has stopped, both work again.
+#[tokio::test]
+async fn exclusive_server_holds_its_directory_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let mut server = TusServer::start(dir.path(), &["--exclusive"]);
+    let path = server.create(4).await;
+    assert_eq!(server.offset(&path).await, 0);
+    assert_eq!(server.patch(&path, 0, "ab").await.status, 204);
+    assert_eq!(server.offset(&path).await, 2, "HEAD after a PATCH");
+    assert_eq!(server.patch(&path, 2, "cd").await.status, 204);
+    assert_eq!(&server.download(&path).await[..], b"abcd");
+
+    for (what, output) in
+        [("a second server", run(&["serve", "--port", "0", "--dir", d])), ("cleanup", run(&["cleanup", "--dir", d]))]
+    {
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{what}: {err}");
+        assert_eq!(err.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{what}: expected one line:\n{err}");
+        assert!(err.contains("exclusive"), "{what}: the line does not say why: {err}");
+    }
+    let conflicting = run(&["serve", "--port", "0", "--dir", d, "--exclusive", "--lock", "redis"]);
+    assert_eq!(conflicting.status.code(), Some(2), "--exclusive with --lock: {}", stderr(&conflicting));
+
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(15)).is_some_and(|s| s.success()));
+    assert_eq!(run(&["cleanup", "--dir", d]).status.code(), Some(0));
+    let server = TusServer::start(dir.path(), &[]);
+    assert_eq!(&server.download(&path).await[..], b"abcd");
+}
+
 /// --body-idle-timeout cuts a silent body off, keeping what arrived.
 #[tokio::test]
 async fn body_idle_timeout_keeps_what_arrived() {
