@@ -221,6 +221,14 @@ impl Api {
     /// for as long as a PATCH lasts. Not bounded in time here: the caller bounds each wait
     /// for GCS to take the next chunk and the wait for the answer after the last one.
     pub(crate) async fn put_stream(&self, name: &str, body: reqwest::Body) -> Result<ObjectMeta, GcsError> {
+        let session = self.start_upload(name).await?;
+        self.put_to_session(&session, name, body).await
+    }
+
+    /// Opens a resumable upload session for a new object `name`, on condition that no
+    /// object of that name exists (`ifGenerationMatch=0`, checked again when the upload
+    /// ends); returns the session URL. No object exists until the session's upload ends.
+    pub(crate) async fn start_upload(&self, name: &str) -> Result<String, GcsError> {
         let url = format!("{}?uploadType=resumable&name={}&ifGenerationMatch=0", self.upload_url(), esc(name));
         let start = self
             .http
@@ -229,12 +237,23 @@ impl Api {
             .header("X-Upload-Content-Type", "application/octet-stream")
             .body(serde_json::json!({ "contentType": "application/octet-stream" }).to_string());
         let answer = self.send(start, "start upload", name, Wait::Whole).await?;
-        let session = answer
+        answer
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| GcsError::Corrupt(format!("no upload session URL for {name}")))?
-            .to_owned();
+            .map(str::to_owned)
+            .ok_or_else(|| GcsError::Corrupt(format!("no upload session URL for {name}")))
+    }
+
+    /// Sends the whole content of object `name` into the upload `session` in one PUT of
+    /// unknown length; the object exists once GCS answers. If `body` yields an error the
+    /// request is abandoned and no object is made. Bounded in time by the caller.
+    pub(crate) async fn put_to_session(
+        &self,
+        session: &str,
+        name: &str,
+        body: reqwest::Body,
+    ) -> Result<ObjectMeta, GcsError> {
         let request =
             self.http.put(session).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
         let answer = self.send(request, "upload object", name, Wait::Caller).await?;
@@ -257,7 +276,18 @@ impl Api {
 
     /// Deletes an object; `false` when it did not exist.
     pub(crate) async fn delete(&self, name: &str) -> Result<bool, GcsError> {
-        match self.send(self.http.delete(self.object_url(name)), "delete object", name, Wait::Whole).await {
+        self.delete_generation(name, None).await
+    }
+
+    /// Deletes an object if its generation is still `generation` (any, when `None`), so
+    /// that a writer cleaning up after itself never deletes an object someone else wrote
+    /// since; `false` when it did not exist. A changed generation is `PreconditionFailed`.
+    pub(crate) async fn delete_generation(&self, name: &str, generation: Option<u64>) -> Result<bool, GcsError> {
+        let mut url = self.object_url(name);
+        if let Some(generation) = generation {
+            url.push_str(&format!("?ifGenerationMatch={generation}"));
+        }
+        match self.send(self.http.delete(url), "delete object", name, Wait::Whole).await {
             Ok(_) => Ok(true),
             Err(GcsError::Status { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),

@@ -2,7 +2,8 @@
 //!
 //! Each upload is a handful of objects in one bucket (see the crate README for the design):
 //! an info object with the committed state, one part object per stored PATCH (or per
-//! checkpoint of a long PATCH), and, once complete, one data object composed from the parts.
+//! checkpoint of a long PATCH), and, once complete, one data object composed from the parts
+//! (or written directly, when one request brings the whole upload).
 //! Every state change is written with a generation precondition, so two servers sharing
 //! the bucket can never both advance an upload.
 //!
@@ -58,6 +59,7 @@ pub struct GcsStorage {
     api: Api,
     layout: Layout,
     checkpoint_bytes: u64,
+    whole_object_max_bytes: u64,
 }
 
 impl GcsStorage {
@@ -104,6 +106,7 @@ impl GcsStorage {
             api: Api::new(http, endpoint.to_owned(), config.bucket, auth, config.request_timeout),
             layout: Layout::new(&config.prefix),
             checkpoint_bytes: config.checkpoint_bytes.max(1),
+            whole_object_max_bytes: config.whole_object_max_bytes,
         })
     }
 
