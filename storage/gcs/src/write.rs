@@ -88,7 +88,13 @@ impl GcsStorage {
         session: String,
     ) -> Result<(UploadState, u64), StorageError> {
         let length = state.length.unwrap_or(0);
-        let segment = self.upload_segment(name, Some(session), data, u64::MAX, options.atomic).await?;
+        let segment = match self.upload_segment(name, Some(session), data, u64::MAX, options.atomic).await {
+            Ok(segment) => segment,
+            // Another writer made `data/ID` while this body streamed (GCS checks the
+            // precondition again when the upload ends): it won, or will lose its commit.
+            Err(GcsError::PreconditionFailed) => return Err(self.lost_race(id).await),
+            Err(e) => return Err(e.into()),
+        };
         let Some(object_generation) = segment.generation else {
             // Nothing arrived, or a checksummed body failed: nothing was stored.
             return Ok((state, generation));
@@ -207,7 +213,7 @@ impl GcsStorage {
         data: &mut ChunkStream,
         limit: u64,
         abandon_on_body_error: bool,
-    ) -> Result<Segment, StorageError> {
+    ) -> Result<Segment, GcsError> {
         // Wait for the first byte before starting a request, so empty bodies make no object.
         let first = loop {
             match data.next_chunk().await {
@@ -288,13 +294,11 @@ impl GcsStorage {
         let object = uploaded?;
         let Some(end) = end else {
             self.delete_own(name, object.generation).await;
-            return Err(
-                GcsError::TimedOut { operation: "upload object (taking the body)", target: name.to_owned() }.into()
-            );
+            return Err(GcsError::TimedOut { operation: "upload object (taking the body)", target: name.to_owned() });
         };
         if object.size != sent {
             self.delete_own(name, object.generation).await;
-            return Err(GcsError::Corrupt(format!("{name} holds {} bytes, {sent} were sent", object.size)).into());
+            return Err(GcsError::Corrupt(format!("{name} holds {} bytes, {sent} were sent", object.size)));
         }
         Ok(Segment { size: sent, end, generation: Some(object.generation) })
     }
