@@ -75,6 +75,21 @@ struct RawList {
     next_page_token: Option<String>,
 }
 
+/// A source object of a compose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Source {
+    pub(crate) name: String,
+    /// Compose exactly this generation (it fails if the object was replaced since).
+    pub(crate) generation: Option<u64>,
+}
+
+impl Source {
+    /// The object's current generation.
+    pub(crate) fn latest(name: String) -> Self {
+        Self { name, generation: None }
+    }
+}
+
 /// One bucket, reached through the JSON API at `endpoint`.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
@@ -260,9 +275,16 @@ impl Api {
         Self::object_from(answer).await
     }
 
-    /// Composes `sources` (at most 32, in order) into `destination`.
-    pub(crate) async fn compose(&self, destination: &str, sources: &[String]) -> Result<ObjectMeta, GcsError> {
-        let sources: Vec<_> = sources.iter().map(|name| serde_json::json!({ "name": name })).collect();
+    /// Composes `sources` (at most 32, in order) into `destination`, which may be one of
+    /// them (GCS reads the sources before it replaces the destination).
+    pub(crate) async fn compose(&self, destination: &str, sources: &[Source]) -> Result<ObjectMeta, GcsError> {
+        let sources: Vec<_> = sources
+            .iter()
+            .map(|source| match source.generation {
+                Some(generation) => serde_json::json!({ "name": source.name, "generation": generation.to_string() }),
+                None => serde_json::json!({ "name": source.name }),
+            })
+            .collect();
         let body = serde_json::json!({
             "sourceObjects": sources,
             "destination": { "contentType": "application/octet-stream" },

@@ -35,7 +35,7 @@ use api::Api;
 use async_trait::async_trait;
 use futures_util::StreamExt as _;
 use layout::Layout;
-use state::UploadState;
+use state::{PartState, UploadState};
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tus_core::storage::ByteStream;
@@ -206,8 +206,11 @@ impl GcsStorage {
         if state.backend.composed || state.backend.parts.is_empty() || !state.is_complete() {
             return state;
         }
-        let sources: Vec<String> = state.backend.parts.iter().map(|p| p.name.clone()).collect();
-        if let Err(e) = compose::compose_all(&self.api, &self.layout, id, &self.layout.data(id), &sources).await {
+        let sources: Vec<_> = state.backend.parts.iter().map(PartState::source).collect();
+        let data = self.layout.data(id);
+        // The first part may be the data object itself (a one-request body that broke
+        // off): composing into it replaces it with every byte, as intended.
+        if let Err(e) = compose::compose_all(&self.api, &self.layout, id, &data, &sources).await {
             tracing::warn!(upload = %id, error = %e, "could not compose the parts; reads stream the parts");
             return state;
         }
@@ -218,7 +221,10 @@ impl GcsStorage {
             Ok(_) => {
                 // Everything under the parts prefix goes, including parts that a crashed
                 // or losing writer left behind.
-                let leftovers = self.list_names(&self.layout.parts_prefix(id)).await.unwrap_or(sources);
+                let leftovers = self
+                    .list_names(&self.layout.parts_prefix(id))
+                    .await
+                    .unwrap_or_else(|_| sources.into_iter().map(|s| s.name).filter(|name| *name != data).collect());
                 self.delete_quietly(leftovers).await;
                 state
             }
@@ -296,9 +302,9 @@ impl Storage for GcsStorage {
             let (partial_state, _) = self.load(&partial.id).await?;
             total += partial_state.offset;
             if partial_state.backend.composed {
-                sources.push(self.layout.data(&partial.id));
+                sources.push(api::Source::latest(self.layout.data(&partial.id)));
             } else {
-                sources.extend(partial_state.backend.parts.iter().map(|p| p.name.clone()));
+                sources.extend(partial_state.backend.parts.iter().map(PartState::source));
             }
         }
         if !sources.is_empty() {

@@ -74,8 +74,8 @@ impl GcsStorage {
     /// Streams a body announced to complete the upload into the data object through the
     /// upload `session` opened for it, then commits the upload as complete. A checksummed
     /// body that fails is abandoned before GCS makes the object; any other body that ends
-    /// early keeps what arrived: the object is moved to a part (a one-source compose on
-    /// GCS's side), so that the data object only ever holds a finished upload.
+    /// early keeps what arrived: the object GCS made of it is committed as the upload's
+    /// first part, and finishing the upload later composes the rest into it.
     #[allow(clippy::too_many_arguments)]
     async fn write_whole(
         &self,
@@ -120,14 +120,11 @@ impl GcsStorage {
             self.delete_own(name, object_generation).await;
             return Ok((state, generation));
         }
-        // The body broke off (or ended short): keep what arrived as the upload's first part.
-        let part = self.layout.part(id, state.offset);
-        if let Err(e) = self.api.compose(&part, &[name.to_owned()]).await {
-            self.delete_own(name, object_generation).await;
-            return Err(e.into());
-        }
-        self.delete_own(name, object_generation).await;
-        self.commit(id, state, generation, Some(PartState { name: part, size: segment.size }), options.expires_at).await
+        // The body broke off (or ended short): what arrived stays where it is, as the
+        // upload's first part (no copy, so it is committed as soon as the body ends);
+        // finishing the upload composes into this very object.
+        let part = PartState { name: name.to_owned(), size: segment.size, generation: Some(object_generation) };
+        self.commit(id, state, generation, Some(part), options.expires_at).await
     }
 
     /// Deletes an object this writer made, unless it was replaced since; logs failures.
@@ -158,8 +155,12 @@ impl GcsStorage {
         match self.save(id, &next, generation).await {
             Ok(new_generation) => Ok((next, new_generation)),
             Err(e) => {
-                if let Some(part) = part {
-                    self.delete_quietly([part.name]).await;
+                match part {
+                    Some(PartState { name, generation: Some(generation), .. }) => {
+                        self.delete_own(&name, generation).await
+                    }
+                    Some(part) => self.delete_quietly([part.name]).await,
+                    None => {}
                 }
                 Err(match e {
                     GcsError::PreconditionFailed => self.lost_race(id).await,
@@ -192,7 +193,7 @@ impl GcsStorage {
                 return Ok((state, generation));
             }
             if size > 0 || (!committed_any && options.expires_at.is_some() && end != SegmentEnd::BodyError) {
-                let part = (size > 0).then(|| PartState { name: name.clone(), size });
+                let part = (size > 0).then(|| PartState { name: name.clone(), size, generation: None });
                 (state, generation) = self.commit(id, state, generation, part, options.expires_at).await?;
                 committed_any = true;
             }

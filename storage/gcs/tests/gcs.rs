@@ -410,7 +410,7 @@ async fn a_failed_checksum_in_one_request_stores_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broken_body_in_one_request_keeps_what_arrived_as_a_part() {
+async fn a_broken_body_in_one_request_keeps_what_arrived_in_the_data_object_as_a_part() {
     let emulator = FakeGcs::start();
     let storage = emulator.storage(BUCKET, |c| c.prefix("cut/")).await;
     let bytes = data(20 * 1024, 6);
@@ -422,15 +422,36 @@ async fn a_broken_body_in_one_request_keeps_what_arrived_as_a_part() {
     let mut body = announced_body(&bytes[..arrived], length, Some(BodyError::Broken("connection reset".into())));
     let after = storage.append(&upload, 0, &mut body, AppendOptions::new()).await.unwrap();
     assert_eq!(after.offset, arrived as u64, "every byte that arrived is kept");
-    assert!(objects_of(&emulator, "cut/", "data", &upload).await.is_empty(), "data/ID only holds finished uploads");
-    let parts = objects_of(&emulator, "cut/", "parts", &upload).await;
-    assert_eq!(parts.len(), 1, "{parts:?}");
-    assert_eq!(parts[0].1, arrived as u64);
+    assert_eq!(storage.info(&upload).await.unwrap().offset, arrived as u64);
+    let data_object = format!("cut/data/{upload}");
+    assert_eq!(
+        objects_of(&emulator, "cut/", "data", &upload).await,
+        vec![(data_object.clone(), arrived as u64)],
+        "what arrived stays in the data object, as the first part"
+    );
+    assert!(objects_of(&emulator, "cut/", "parts", &upload).await.is_empty());
     assert_eq!(read_all(storage.read(&upload, 0..arrived as u64).await.unwrap()).await, &bytes[..arrived]);
 
-    // Resumed, it is finished like any upload in several requests.
-    append(&storage, &upload, arrived as u64, &bytes[arrived..]).await;
+    // Resumed in two more requests, it is finished by composing into the data object.
+    append(&storage, &upload, arrived as u64, &bytes[arrived..arrived + 1000]).await;
+    assert_eq!(objects_of(&emulator, "cut/", "parts", &upload).await.len(), 1);
+    append(&storage, &upload, arrived as u64 + 1000, &bytes[arrived + 1000..]).await;
     assert_eq!(read_all(storage.read(&upload, 0..length).await.unwrap()).await, bytes);
-    assert_eq!(objects_of(&emulator, "cut/", "data", &upload).await.len(), 1);
+    assert_eq!(objects_of(&emulator, "cut/", "data", &upload).await, vec![(data_object, length)]);
     assert!(objects_of(&emulator, "cut/", "parts", &upload).await.is_empty());
+
+    // The same, as a partial that is concatenated before its own compose: the final
+    // composes its parts (the partial's data object holds only what arrived).
+    let partial = id("one-request-cut-partial");
+    storage
+        .create(NewUpload::new(partial.clone()).with_length(Some(length)).with_concat(Some(Concat::Partial)))
+        .await
+        .unwrap();
+    let mut body = announced_body(&bytes[..arrived], length, Some(BodyError::Broken("reset".into())));
+    storage.append(&partial, 0, &mut body, AppendOptions::new()).await.unwrap();
+    let partial_info = append(&storage, &partial, arrived as u64, &bytes[arrived..]).await;
+    let final_id = id("one-request-cut-final");
+    storage.create(NewUpload::new(final_id.clone()).with_concat(Some(Concat::Final(vec![partial])))).await.unwrap();
+    storage.concatenate(&final_id, &[partial_info]).await.unwrap();
+    assert_eq!(read_all(storage.read(&final_id, 0..length).await.unwrap()).await, bytes);
 }

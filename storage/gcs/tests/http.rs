@@ -307,11 +307,18 @@ async fn a_one_request_patch_cut_off_keeps_what_arrived_and_resumes() {
     }
     assert!(offset > 0 && offset <= sent as u64, "offset after the cut: {offset}");
     let id = path.rsplit('/').next().unwrap();
-    assert!(emulator.objects(BUCKET, &format!("k/data/{id}")).await.is_empty(), "no unfinished data object");
-    assert_eq!(parts_of(&emulator, "k/", &path).await.len(), 1, "what arrived is one part");
+    let data_object = format!("k/data/{id}");
+    assert_eq!(
+        emulator.objects(BUCKET, &data_object).await,
+        vec![(data_object.clone(), offset)],
+        "what arrived stays in the data object"
+    );
+    assert!(parts_of(&emulator, "k/", &path).await.is_empty());
 
     server.patch_ok(&path, offset, &bytes[offset as usize..]).await;
     let (status, body) = server.download(&path, None).await;
     assert_eq!(status, 200);
     assert!(body == bytes, "the resumed upload's bytes differ");
+    assert_eq!(emulator.objects(BUCKET, &data_object).await, vec![(data_object, bytes.len() as u64)]);
+    assert!(parts_of(&emulator, "k/", &path).await.is_empty());
 }
