@@ -75,6 +75,21 @@ struct RawList {
     next_page_token: Option<String>,
 }
 
+/// A source object of a compose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Source {
+    pub(crate) name: String,
+    /// Compose exactly this generation (it fails if the object was replaced since).
+    pub(crate) generation: Option<u64>,
+}
+
+impl Source {
+    /// The object's current generation.
+    pub(crate) fn latest(name: String) -> Self {
+        Self { name, generation: None }
+    }
+}
+
 /// One bucket, reached through the JSON API at `endpoint`.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
@@ -221,6 +236,14 @@ impl Api {
     /// for as long as a PATCH lasts. Not bounded in time here: the caller bounds each wait
     /// for GCS to take the next chunk and the wait for the answer after the last one.
     pub(crate) async fn put_stream(&self, name: &str, body: reqwest::Body) -> Result<ObjectMeta, GcsError> {
+        let session = self.start_upload(name).await?;
+        self.put_to_session(&session, name, body).await
+    }
+
+    /// Opens a resumable upload session for a new object `name`, on condition that no
+    /// object of that name exists (`ifGenerationMatch=0`, checked again when the upload
+    /// ends); returns the session URL. No object exists until the session's upload ends.
+    pub(crate) async fn start_upload(&self, name: &str) -> Result<String, GcsError> {
         let url = format!("{}?uploadType=resumable&name={}&ifGenerationMatch=0", self.upload_url(), esc(name));
         let start = self
             .http
@@ -229,21 +252,39 @@ impl Api {
             .header("X-Upload-Content-Type", "application/octet-stream")
             .body(serde_json::json!({ "contentType": "application/octet-stream" }).to_string());
         let answer = self.send(start, "start upload", name, Wait::Whole).await?;
-        let session = answer
+        answer
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| GcsError::Corrupt(format!("no upload session URL for {name}")))?
-            .to_owned();
+            .map(str::to_owned)
+            .ok_or_else(|| GcsError::Corrupt(format!("no upload session URL for {name}")))
+    }
+
+    /// Sends the whole content of object `name` into the upload `session` in one PUT of
+    /// unknown length; the object exists once GCS answers. If `body` yields an error the
+    /// request is abandoned and no object is made. Bounded in time by the caller.
+    pub(crate) async fn put_to_session(
+        &self,
+        session: &str,
+        name: &str,
+        body: reqwest::Body,
+    ) -> Result<ObjectMeta, GcsError> {
         let request =
             self.http.put(session).header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body);
         let answer = self.send(request, "upload object", name, Wait::Caller).await?;
         Self::object_from(answer).await
     }
 
-    /// Composes `sources` (at most 32, in order) into `destination`.
-    pub(crate) async fn compose(&self, destination: &str, sources: &[String]) -> Result<ObjectMeta, GcsError> {
-        let sources: Vec<_> = sources.iter().map(|name| serde_json::json!({ "name": name })).collect();
+    /// Composes `sources` (at most 32, in order) into `destination`, which may be one of
+    /// them (GCS reads the sources before it replaces the destination).
+    pub(crate) async fn compose(&self, destination: &str, sources: &[Source]) -> Result<ObjectMeta, GcsError> {
+        let sources: Vec<_> = sources
+            .iter()
+            .map(|source| match source.generation {
+                Some(generation) => serde_json::json!({ "name": source.name, "generation": generation.to_string() }),
+                None => serde_json::json!({ "name": source.name }),
+            })
+            .collect();
         let body = serde_json::json!({
             "sourceObjects": sources,
             "destination": { "contentType": "application/octet-stream" },
@@ -257,7 +298,18 @@ impl Api {
 
     /// Deletes an object; `false` when it did not exist.
     pub(crate) async fn delete(&self, name: &str) -> Result<bool, GcsError> {
-        match self.send(self.http.delete(self.object_url(name)), "delete object", name, Wait::Whole).await {
+        self.delete_generation(name, None).await
+    }
+
+    /// Deletes an object if its generation is still `generation` (any, when `None`), so
+    /// that a writer cleaning up after itself never deletes an object someone else wrote
+    /// since; `false` when it did not exist. A changed generation is `PreconditionFailed`.
+    pub(crate) async fn delete_generation(&self, name: &str, generation: Option<u64>) -> Result<bool, GcsError> {
+        let mut url = self.object_url(name);
+        if let Some(generation) = generation {
+            url.push_str(&format!("?ifGenerationMatch={generation}"));
+        }
+        match self.send(self.http.delete(url), "delete object", name, Wait::Whole).await {
             Ok(_) => Ok(true),
             Err(GcsError::Status { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),

@@ -1,7 +1,7 @@
 //! Composing many objects into one: GCS composes at most 32 sources per request, so longer
 //! lists are composed in rounds through intermediate objects.
 
-use crate::api::Api;
+use crate::api::{Api, Source};
 use crate::error::GcsError;
 use crate::layout::Layout;
 use tus_core::UploadId;
@@ -16,7 +16,7 @@ pub(crate) async fn compose_all(
     layout: &Layout,
     id: &UploadId,
     destination: &str,
-    sources: &[String],
+    sources: &[Source],
 ) -> Result<(), GcsError> {
     let mut level = sources.to_vec();
     let mut scratch = Vec::new();
@@ -31,7 +31,7 @@ pub(crate) async fn compose_all(
                 let name = layout.scratch(id, scratch.len());
                 scratch.push(name.clone());
                 api.compose(&name, group).await?;
-                next.push(name);
+                next.push(Source::latest(name));
             }
             level = next;
         }

@@ -21,6 +21,12 @@ pub struct GcsConfig {
     /// A non-atomic PATCH is committed every this many bytes (one part object each),
     /// so that a crash or a dropped connection loses at most this much.
     pub checkpoint_bytes: u64,
+    /// An upload whose first PATCH (or creation-with-upload) announces all of its bytes
+    /// is written straight into its data object, with no part and no compose, when it
+    /// has at most this many bytes (unlimited by default). Such a body is not
+    /// checkpointed: a server crash during it loses what it had sent (a broken body
+    /// still keeps what arrived). Larger uploads go through checkpointed parts.
+    pub whole_object_max_bytes: u64,
     /// The timeout of each metadata request (info reads and writes, compose, delete, list)
     /// and of each silent wait while streaming.
     pub request_timeout: Duration,
@@ -37,6 +43,7 @@ impl GcsConfig {
             endpoint: GCS_ENDPOINT.to_owned(),
             auth: GcsAuth::MetadataServer,
             checkpoint_bytes: 64 << 20,
+            whole_object_max_bytes: u64::MAX,
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
         }
@@ -78,6 +85,12 @@ impl GcsConfig {
     /// Sets [`GcsConfig::checkpoint_bytes`] (at least 1).
     pub fn checkpoint_bytes(mut self, bytes: u64) -> Self {
         self.checkpoint_bytes = bytes.max(1);
+        self
+    }
+
+    /// Sets [`GcsConfig::whole_object_max_bytes`] (0: every body goes through parts).
+    pub fn whole_object_max_bytes(mut self, bytes: u64) -> Self {
+        self.whole_object_max_bytes = bytes;
         self
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Each upload is a handful of objects in one bucket (see the crate README for the design):
 //! an info object with the committed state, one part object per stored PATCH (or per
-//! checkpoint of a long PATCH), and, once complete, one data object composed from the parts.
+//! checkpoint of a long PATCH), and, once complete, one data object composed from the parts
+//! (or written directly, when one request brings the whole upload).
 //! Every state change is written with a generation precondition, so two servers sharing
 //! the bucket can never both advance an upload.
 //!
@@ -34,7 +35,7 @@ use api::Api;
 use async_trait::async_trait;
 use futures_util::StreamExt as _;
 use layout::Layout;
-use state::UploadState;
+use state::{PartState, UploadState};
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tus_core::storage::ByteStream;
@@ -58,6 +59,7 @@ pub struct GcsStorage {
     api: Api,
     layout: Layout,
     checkpoint_bytes: u64,
+    whole_object_max_bytes: u64,
 }
 
 impl GcsStorage {
@@ -104,6 +106,7 @@ impl GcsStorage {
             api: Api::new(http, endpoint.to_owned(), config.bucket, auth, config.request_timeout),
             layout: Layout::new(&config.prefix),
             checkpoint_bytes: config.checkpoint_bytes.max(1),
+            whole_object_max_bytes: config.whole_object_max_bytes,
         })
     }
 
@@ -203,8 +206,11 @@ impl GcsStorage {
         if state.backend.composed || state.backend.parts.is_empty() || !state.is_complete() {
             return state;
         }
-        let sources: Vec<String> = state.backend.parts.iter().map(|p| p.name.clone()).collect();
-        if let Err(e) = compose::compose_all(&self.api, &self.layout, id, &self.layout.data(id), &sources).await {
+        let sources: Vec<_> = state.backend.parts.iter().map(PartState::source).collect();
+        let data = self.layout.data(id);
+        // The first part may be the data object itself (a one-request body that broke
+        // off): composing into it replaces it with every byte, as intended.
+        if let Err(e) = compose::compose_all(&self.api, &self.layout, id, &data, &sources).await {
             tracing::warn!(upload = %id, error = %e, "could not compose the parts; reads stream the parts");
             return state;
         }
@@ -215,7 +221,10 @@ impl GcsStorage {
             Ok(_) => {
                 // Everything under the parts prefix goes, including parts that a crashed
                 // or losing writer left behind.
-                let leftovers = self.list_names(&self.layout.parts_prefix(id)).await.unwrap_or(sources);
+                let leftovers = self
+                    .list_names(&self.layout.parts_prefix(id))
+                    .await
+                    .unwrap_or_else(|_| sources.into_iter().map(|s| s.name).filter(|name| *name != data).collect());
                 self.delete_quietly(leftovers).await;
                 state
             }
@@ -293,9 +302,9 @@ impl Storage for GcsStorage {
             let (partial_state, _) = self.load(&partial.id).await?;
             total += partial_state.offset;
             if partial_state.backend.composed {
-                sources.push(self.layout.data(&partial.id));
+                sources.push(api::Source::latest(self.layout.data(&partial.id)));
             } else {
-                sources.extend(partial_state.backend.parts.iter().map(|p| p.name.clone()));
+                sources.extend(partial_state.backend.parts.iter().map(PartState::source));
             }
         }
         if !sources.is_empty() {

@@ -36,6 +36,19 @@ impl BackendFields for GcsFields {
 pub(crate) struct PartState {
     pub(crate) name: String,
     pub(crate) size: u64,
+    /// The object's generation, kept for the one part that may later be replaced: the
+    /// data object, when a one-request body broke off and what arrived stayed in it.
+    /// Composing pins it, so a replaced object fails the compose instead of adding
+    /// other bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) generation: Option<u64>,
+}
+
+impl PartState {
+    /// The part as a compose source.
+    pub(crate) fn source(&self) -> crate::api::Source {
+        crate::api::Source { name: self.name.clone(), generation: self.generation }
+    }
 }
 
 /// The custom metadata of the info object, for listings.

@@ -256,3 +256,202 @@ async fn info_answers_while_an_append_streams() {
     release.send(()).unwrap();
     assert_eq!(writer.await.unwrap().unwrap().offset, 10);
 }
+
+/// A loopback HTTP proxy in front of the emulator that records each request it forwards
+/// (`METHOD path?query`), to see which GCS calls an operation made. Upload sessions'
+/// PUTs go to the session URL the emulator hands out, i.e. around the proxy.
+struct RecordingProxy {
+    endpoint: String,
+    requests: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordingProxy {
+    async fn start(upstream: String) -> Self {
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let http = reqwest::Client::new();
+        let seen = requests.clone();
+        let forward = move |request: axum::extract::Request| {
+            let (http, seen, upstream) = (http.clone(), seen.clone(), upstream.clone());
+            async move {
+                let (head, body) = request.into_parts();
+                let target = head.uri.path_and_query().map_or_else(String::new, ToString::to_string);
+                seen.lock().unwrap().push(format!("{} {target}", head.method));
+                let mut headers = head.headers.clone();
+                headers.remove(axum::http::header::HOST);
+                let answer = http
+                    .request(head.method, format!("{upstream}{target}"))
+                    .headers(headers)
+                    .body(reqwest::Body::wrap_stream(body.into_data_stream()))
+                    .send()
+                    .await
+                    .expect("the emulator answers the proxy");
+                let mut response = axum::http::Response::builder().status(answer.status());
+                for (name, value) in answer.headers() {
+                    response = response.header(name, value);
+                }
+                response.body(axum::body::Body::from_stream(answer.bytes_stream())).unwrap()
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(forward);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { endpoint, requests }
+    }
+
+    /// The requests forwarded since the last call.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+}
+
+/// Whether `requests` hold a compose, or started an upload of an object under `prefix`.
+fn composes(requests: &[String]) -> bool {
+    requests.iter().any(|r| r.starts_with("POST ") && r.contains("/compose"))
+}
+
+fn uploads_under(requests: &[String], prefix: &str) -> bool {
+    let escaped = prefix.replace('/', "%2F");
+    requests.iter().any(|r| r.contains("uploadType=resumable") && r.contains(&format!("name={escaped}")))
+}
+
+/// A body of `bytes` in 1 KiB chunks announcing `announced` bytes, then `error` if any.
+fn announced_body(bytes: &[u8], announced: u64, error: Option<BodyError>) -> ChunkStream {
+    let chunks: Vec<Result<Bytes, BodyError>> =
+        bytes.chunks(1024).map(|c| Ok(Bytes::copy_from_slice(c))).chain(error.map(Err)).collect();
+    ChunkStream::new(futures_util::stream::iter(chunks), Some(announced))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_sent_in_one_request_is_written_straight_to_its_data_object() {
+    let emulator = FakeGcs::start();
+    let proxy = RecordingProxy::start(emulator.endpoint()).await;
+    let storage = emulator.storage(BUCKET, |c| c.prefix("one/").endpoint(proxy.endpoint.clone())).await;
+    let bytes = data(20 * 1024, 4);
+    let length = bytes.len() as u64;
+
+    let upload = id("one-request");
+    storage.create(NewUpload::new(upload.clone()).with_length(Some(length))).await.unwrap();
+    proxy.take();
+    let mut body = announced_body(&bytes, length, None);
+    let done = storage.append(&upload, 0, &mut body, AppendOptions::new()).await.unwrap();
+    assert!(done.is_complete());
+    let requests = proxy.take();
+    assert!(!composes(&requests), "no compose: {requests:#?}");
+    assert!(!uploads_under(&requests, "one/parts/"), "no part object: {requests:#?}");
+    assert!(uploads_under(&requests, &format!("one/data/{upload}")), "{requests:#?}");
+    assert!(objects_of(&emulator, "one/", "parts", &upload).await.is_empty());
+    assert_eq!(objects_of(&emulator, "one/", "data", &upload).await, vec![(format!("one/data/{upload}"), length)]);
+    assert_eq!(read_all(storage.read(&upload, 0..length).await.unwrap()).await, bytes);
+    assert_eq!(read_all(storage.read(&upload, 5000..9000).await.unwrap()).await, &bytes[5000..9000]);
+
+    // Checksummed too, and as a partial of a concatenation (whose data object is a source).
+    let partial = id("one-request-partial");
+    storage
+        .create(NewUpload::new(partial.clone()).with_length(Some(length)).with_concat(Some(Concat::Partial)))
+        .await
+        .unwrap();
+    let mut body = announced_body(&bytes, length, None);
+    let partial_info = storage.append(&partial, 0, &mut body, AppendOptions::new().atomic(true)).await.unwrap();
+    assert!(!composes(&proxy.take()));
+    let final_id = id("one-request-final");
+    storage
+        .create(
+            NewUpload::new(final_id.clone()).with_concat(Some(Concat::Final(vec![partial.clone(), upload.clone()]))),
+        )
+        .await
+        .unwrap();
+    let upload_info = storage.info(&upload).await.unwrap();
+    storage.concatenate(&final_id, &[partial_info, upload_info]).await.unwrap();
+    let expected = [bytes.clone(), bytes.clone()].concat();
+    assert_eq!(read_all(storage.read(&final_id, 0..2 * length).await.unwrap()).await, expected);
+
+    // Termination deletes the data object.
+    storage.remove(&upload, Removal::Terminated).await.unwrap();
+    assert!(objects_of(&emulator, "one/", "data", &upload).await.is_empty());
+
+    // The same upload in two requests goes through parts and a compose (what the
+    // assertions above would have caught), and so does every upload when the one-request
+    // path is switched off.
+    let split = id("two-requests");
+    storage.create(NewUpload::new(split.clone()).with_length(Some(length))).await.unwrap();
+    append(&storage, &split, 0, &bytes[..1000]).await;
+    append(&storage, &split, 1000, &bytes[1000..]).await;
+    assert!(composes(&proxy.take()));
+    let parts_only = emulator.storage(BUCKET, |c| c.prefix("one/").whole_object_max_bytes(0)).await;
+    let forced = id("forced-parts");
+    parts_only.create(NewUpload::new(forced.clone()).with_length(Some(length))).await.unwrap();
+    let mut body = announced_body(&bytes, length, None);
+    parts_only.append(&forced, 0, &mut body, AppendOptions::new()).await.unwrap();
+    assert_eq!(read_all(storage.read(&forced, 0..length).await.unwrap()).await, bytes);
+    assert!(objects_of(&emulator, "one/", "parts", &forced).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_checksum_in_one_request_stores_nothing() {
+    let emulator = FakeGcs::start();
+    let storage = emulator.storage(BUCKET, |c| c.prefix("bad/")).await;
+    let bytes = data(20 * 1024, 5);
+    let length = bytes.len() as u64;
+    let upload = id("one-request-bad-checksum");
+    storage.create(NewUpload::new(upload.clone()).with_length(Some(length))).await.unwrap();
+
+    let mut body = announced_body(&bytes, length, Some(BodyError::ChecksumMismatch));
+    let after = storage.append(&upload, 0, &mut body, AppendOptions::new().atomic(true)).await.unwrap();
+    assert_eq!(after.offset, 0);
+    assert_eq!(storage.info(&upload).await.unwrap().offset, 0);
+    assert!(objects_of(&emulator, "bad/", "data", &upload).await.is_empty(), "no data object");
+    assert!(objects_of(&emulator, "bad/", "parts", &upload).await.is_empty(), "no part object");
+
+    // The client sends it again, correctly.
+    let mut body = announced_body(&bytes, length, None);
+    assert!(storage.append(&upload, 0, &mut body, AppendOptions::new().atomic(true)).await.unwrap().is_complete());
+    assert_eq!(read_all(storage.read(&upload, 0..length).await.unwrap()).await, bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_body_in_one_request_keeps_what_arrived_in_the_data_object_as_a_part() {
+    let emulator = FakeGcs::start();
+    let storage = emulator.storage(BUCKET, |c| c.prefix("cut/")).await;
+    let bytes = data(20 * 1024, 6);
+    let length = bytes.len() as u64;
+    let upload = id("one-request-cut");
+    storage.create(NewUpload::new(upload.clone()).with_length(Some(length))).await.unwrap();
+
+    let arrived = 12 * 1024;
+    let mut body = announced_body(&bytes[..arrived], length, Some(BodyError::Broken("connection reset".into())));
+    let after = storage.append(&upload, 0, &mut body, AppendOptions::new()).await.unwrap();
+    assert_eq!(after.offset, arrived as u64, "every byte that arrived is kept");
+    assert_eq!(storage.info(&upload).await.unwrap().offset, arrived as u64);
+    let data_object = format!("cut/data/{upload}");
+    assert_eq!(
+        objects_of(&emulator, "cut/", "data", &upload).await,
+        vec![(data_object.clone(), arrived as u64)],
+        "what arrived stays in the data object, as the first part"
+    );
+    assert!(objects_of(&emulator, "cut/", "parts", &upload).await.is_empty());
+    assert_eq!(read_all(storage.read(&upload, 0..arrived as u64).await.unwrap()).await, &bytes[..arrived]);
+
+    // Resumed in two more requests, it is finished by composing into the data object.
+    append(&storage, &upload, arrived as u64, &bytes[arrived..arrived + 1000]).await;
+    assert_eq!(objects_of(&emulator, "cut/", "parts", &upload).await.len(), 1);
+    append(&storage, &upload, arrived as u64 + 1000, &bytes[arrived + 1000..]).await;
+    assert_eq!(read_all(storage.read(&upload, 0..length).await.unwrap()).await, bytes);
+    assert_eq!(objects_of(&emulator, "cut/", "data", &upload).await, vec![(data_object, length)]);
+    assert!(objects_of(&emulator, "cut/", "parts", &upload).await.is_empty());
+
+    // The same, as a partial that is concatenated before its own compose: the final
+    // composes its parts (the partial's data object holds only what arrived).
+    let partial = id("one-request-cut-partial");
+    storage
+        .create(NewUpload::new(partial.clone()).with_length(Some(length)).with_concat(Some(Concat::Partial)))
+        .await
+        .unwrap();
+    let mut body = announced_body(&bytes[..arrived], length, Some(BodyError::Broken("reset".into())));
+    storage.append(&partial, 0, &mut body, AppendOptions::new()).await.unwrap();
+    let partial_info = append(&storage, &partial, arrived as u64, &bytes[arrived..]).await;
+    let final_id = id("one-request-cut-final");
+    storage.create(NewUpload::new(final_id.clone()).with_concat(Some(Concat::Final(vec![partial])))).await.unwrap();
+    storage.concatenate(&final_id, &[partial_info]).await.unwrap();
+    assert_eq!(read_all(storage.read(&final_id, 0..length).await.unwrap()).await, bytes);
+}

@@ -243,3 +243,82 @@ async fn the_janitor_removes_expired_uploads_and_their_objects() {
     assert!(parts_of(&emulator, "e/", &expiring).await.is_empty(), "its objects are deleted");
     assert_eq!(server.download(&complete, None).await, (200, Bytes::from_static(b"abc")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_with_upload_and_one_patch_uploads_write_only_the_data_object() {
+    let emulator = FakeGcs::start();
+    let server = Server::start(emulator.storage(BUCKET, |c| c.prefix("w/")).await, |l| l).await;
+    let bytes = data(200 * 1024, 8);
+    let data_of = |path: &str| format!("w/data/{}", path.rsplit('/').next().unwrap());
+
+    // Creation with upload: the POST's body is the whole upload.
+    let answer = server
+        .request(reqwest::Method::POST, "/files")
+        .header("Upload-Length", bytes.len().to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    assert_eq!(answer.headers()["upload-offset"], bytes.len().to_string().as_str());
+    let created = answer.headers()["location"].to_str().unwrap().to_owned();
+    // One PATCH from offset 0 with the whole upload.
+    let patched = server.create(&[("Upload-Length", bytes.len().to_string())]).await;
+    assert_eq!(server.patch_ok(&patched, 0, &bytes).await, bytes.len() as u64);
+
+    for path in [&created, &patched] {
+        assert!(parts_of(&emulator, "w/", path).await.is_empty(), "no part object for {path}");
+        assert_eq!(emulator.objects(BUCKET, &data_of(path)).await, vec![(data_of(path), bytes.len() as u64)]);
+        let (status, body) = server.download(path, None).await;
+        assert_eq!(status, 200);
+        assert!(body == bytes, "the bytes of {path} differ");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_request_patch_cut_off_keeps_what_arrived_and_resumes() {
+    let emulator = FakeGcs::start();
+    let server = Server::start(emulator.storage(BUCKET, |c| c.prefix("k/")).await, |l| l).await;
+    let bytes = data(1 << 20, 9);
+    let path = server.create(&[("Upload-Length", bytes.len().to_string())]).await;
+
+    // Announces the whole upload (Content-Length), sends 512 KiB, then the connection drops.
+    let sent = 512 * 1024;
+    let head: Vec<Result<Bytes, std::io::Error>> = bytes[..sent]
+        .chunks(64 * 1024)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .chain([Err(std::io::Error::other("client gone"))])
+        .collect();
+    let cut = server
+        .request(reqwest::Method::PATCH, &path)
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .header("Content-Length", bytes.len().to_string())
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(head)))
+        .send()
+        .await;
+    assert!(cut.is_err(), "the cut-off PATCH must fail on the client side");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut offset = server.offset(&path).await;
+    while offset == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        offset = server.offset(&path).await;
+    }
+    assert!(offset > 0 && offset <= sent as u64, "offset after the cut: {offset}");
+    let id = path.rsplit('/').next().unwrap();
+    let data_object = format!("k/data/{id}");
+    assert_eq!(
+        emulator.objects(BUCKET, &data_object).await,
+        vec![(data_object.clone(), offset)],
+        "what arrived stays in the data object"
+    );
+    assert!(parts_of(&emulator, "k/", &path).await.is_empty());
+
+    server.patch_ok(&path, offset, &bytes[offset as usize..]).await;
+    let (status, body) = server.download(&path, None).await;
+    assert_eq!(status, 200);
+    assert!(body == bytes, "the resumed upload's bytes differ");
+    assert_eq!(emulator.objects(BUCKET, &data_object).await, vec![(data_object, bytes.len() as u64)]);
+    assert!(parts_of(&emulator, "k/", &path).await.is_empty());
+}
