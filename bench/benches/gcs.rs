@@ -3,13 +3,14 @@
 //! fake-gcs-server
 //!
 //! - through `tus serve --storage gcs` (a child process: this binary re-executed), as one
-//!   streaming PATCH with a known length: MB/s, the server's CPU time and peak RSS, the
+//!   streaming PATCH with a known length (tus-gcs streams it straight into the data
+//!   object: no part, no compose): MB/s, the server's CPU time and peak RSS, the
 //!   emulator's CPU time;
 //! - directly as one object, with the very request tus-gcs sends for each part (a resumable
 //!   session, then one chunked PUT: `FakeGcs::upload_object`): MB/s, the emulator's CPU;
-//! - split, to show where the time goes: the same upload through `tus serve` with a
-//!   deferred length, so that its PATCH only streams the part objects, and a last, empty
-//!   PATCH declaring the length composes them into the data object.
+//! - the multi-part path, for comparison: the same upload through `tus serve` with a
+//!   deferred length, so that its PATCH streams a part object, and a last, empty PATCH
+//!   declaring the length composes the parts into the data object.
 //!
 //! After one unmeasured upload (the emulator's heap grows on the first), each row is the
 //! best of `TUS_BENCH_GCS_RUNS` (3) runs: the machine is shared and the emulator's garbage
@@ -107,7 +108,7 @@ async fn run() -> Result<(), Error> {
     let mut best = Best::default();
     for run in 1..=runs {
         eprintln!("gcs bench: run {run} of {runs}");
-        // Through tus serve, length known: the PATCH streams the parts and composes them.
+        // Through tus serve, length known: one PATCH straight into the data object.
         let path = server.create(&mut connection, &[("upload-length", total.to_string())]).await?;
         let upload = server.patch(&mut connection, &path, &pattern, (0, total), &[]);
         let (_, tus) = measure(with_server, upload).await?;
