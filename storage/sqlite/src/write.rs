@@ -251,7 +251,7 @@ fn write_and_commit(
                     if in_flight.as_ref().is_some_and(|c| c.is_finished()) {
                         land(&mut in_flight, &mut committed)?;
                     }
-                    if in_flight.is_none() && !syncing.as_ref().is_some_and(|s| !s.is_finished()) {
+                    if in_flight.is_none() && syncing.as_ref().is_none_or(|s| s.is_finished()) {
                         settle(&mut syncing)?;
                         syncing = Some(scope.spawn(move || file.sync_data()));
                     }
