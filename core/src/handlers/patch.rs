@@ -78,7 +78,15 @@ where
 
     let lock = shared.locker.lock(id, shared.config.lock_timeout).await.map_err(lock_failed)?;
     let result = async {
-        let mut info = shared.storage.info(id).await?;
+        // The snapshot still holds when it shows the requested offset and a known length:
+        // a length, once known, never changes, and the storage's append is a
+        // compare-and-set on the offset, so a PATCH that got in between fails there with
+        // the same mismatch. That saves a record read per PATCH. Otherwise read again.
+        let mut info = if snapshot.offset == offset && snapshot.length.is_some() {
+            snapshot.clone()
+        } else {
+            shared.storage.info(id).await?
+        };
         check_not_expired(&info)?;
         if info.offset != offset {
             return Err(TusError::MismatchedOffset { expected: info.offset, given: offset });

@@ -17,6 +17,11 @@ const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 /// last moments of a big PATCH, and HEAD shows progress while the PATCH runs.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// With [`Durability::Sync`], the bytes written are flushed to the disk beside the writing
+/// every this many bytes, so that the `fdatasync` before the commit only waits for the
+/// tail of the body instead of all of it.
+const WRITE_BEHIND_BYTES: u64 = 1024 * 1024;
+
 /// What the async side hands the blocking writer.
 #[derive(Debug)]
 pub(crate) enum Piece {
@@ -38,7 +43,16 @@ enum Received {
 /// lock. The lock (an `flock`) makes every writer of this upload, in any thread, storage
 /// value or process, wait for the one before it, so no two of them ever write the same
 /// file at once.
-fn lock_for_writing(inner: &Inner, id: &UploadId, create: bool) -> Result<(File, UploadInfo), StorageError> {
+///
+/// With `expected`, a writer that finds the lock taken first reads the record without it,
+/// and answers an offset other than `expected` at once instead of waiting for the writer
+/// before it. An uncontended lock skips that read: the read under the lock decides.
+fn lock_for_writing(
+    inner: &Inner,
+    id: &UploadId,
+    create: bool,
+    expected: Option<u64>,
+) -> Result<(File, UploadInfo), StorageError> {
     let path = inner.data_path(id);
     let file = match files::open_rw(&path, create) {
         Ok(file) => file,
@@ -52,7 +66,19 @@ fn lock_for_writing(inner: &Inner, id: &UploadId, create: bool) -> Result<(File,
         }
         Err(e) => return Err(e.into()),
     };
-    file.lock()?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            if let Some(offset) = expected {
+                let current = db::load_active(&*inner.readers.get()?, id)?;
+                if current.offset != offset {
+                    return Err(StorageError::OffsetMismatch { actual: current.offset });
+                }
+            }
+            file.lock()?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+    }
     match db::load_active(&*inner.readers.get()?, id) {
         Ok(info) => Ok((file, info)),
         Err(e) => {
@@ -117,12 +143,9 @@ pub(crate) fn append(
     rx: &mut mpsc::Receiver<Piece>,
     options: AppendOptions,
 ) -> Result<UploadInfo, StorageError> {
-    // A stale offset is answered at once, without waiting for the file lock.
-    let current = db::load_active(&*inner.readers.get()?, id)?;
-    if current.offset != offset {
-        return Err(StorageError::OffsetMismatch { actual: current.offset });
-    }
-    let (file, current) = lock_for_writing(inner, id, offset == 0)?;
+    // One record read when the file lock is free; a stale offset is still answered at
+    // once, without waiting for a writer that holds the lock.
+    let (file, current) = lock_for_writing(inner, id, offset == 0, Some(offset))?;
     if current.offset != offset {
         return Err(StorageError::OffsetMismatch { actual: current.offset });
     }
@@ -206,21 +229,39 @@ fn write_and_commit(
     let offset = base.offset();
     // `committed` moves forward at each checkpoint; failures roll back to it, never further.
     let mut committed = base;
+    let write_behind = inner.durability == Durability::Sync;
     let received = std::thread::scope(|scope| {
         // A checkpoint (sync, then commit) runs beside the writing, so a long PATCH does
         // not stop receiving while the disk catches up. One at a time: the next waits for
         // the one before, so commits stay in order.
         let mut in_flight: Option<std::thread::ScopedJoinHandle<'_, Result<UploadInfo, StorageError>>> = None;
-        let received = receive(file, offset, rx, |end| {
-            if options.atomic {
-                return Ok(());
+        // A write-behind sync, never beside a checkpoint: a write-back error is reported
+        // to one `fdatasync` only, so each must be seen before anything is committed.
+        let mut syncing: Option<std::thread::ScopedJoinHandle<'_, io::Result<()>>> = None;
+        let received = receive(file, offset, rx, |end, reason| {
+            match reason {
+                Flushed::Checkpoint if !options.atomic => {
+                    settle(&mut syncing)?;
+                    land(&mut in_flight, &mut committed)?;
+                    let from = committed.clone();
+                    in_flight = Some(scope.spawn(move || commit(inner, file, id, &from, end, options)));
+                }
+                Flushed::Checkpoint => {}
+                Flushed::WriteBehind if write_behind => {
+                    if in_flight.as_ref().is_some_and(|c| c.is_finished()) {
+                        land(&mut in_flight, &mut committed)?;
+                    }
+                    if in_flight.is_none() && syncing.as_ref().is_none_or(|s| s.is_finished()) {
+                        settle(&mut syncing)?;
+                        syncing = Some(scope.spawn(move || file.sync_data()));
+                    }
+                }
+                Flushed::WriteBehind => {}
             }
-            land(&mut in_flight, &mut committed)?;
-            let from = committed.clone();
-            in_flight = Some(scope.spawn(move || commit(inner, file, id, &from, end, options)));
             Ok(())
         });
-        land(&mut in_flight, &mut committed).map_err(ReceiveError::Storage).and(received)
+        let synced = settle(&mut syncing);
+        land(&mut in_flight, &mut committed).and(synced).map_err(ReceiveError::Storage).and(received)
     });
     // Closing the channel tells the async side to stop reading the body.
     rx.close();
@@ -255,6 +296,14 @@ fn write_and_commit(
         committed = Base::Recorded(info.clone());
     }
     (committed, result)
+}
+
+/// Waits for the write-behind sync in flight, if any; its error fails the append.
+fn settle(syncing: &mut Option<std::thread::ScopedJoinHandle<'_, io::Result<()>>>) -> Result<(), StorageError> {
+    if let Some(sync) = syncing.take() {
+        sync.join().unwrap_or_else(|_| Err(io::Error::other("a write-behind sync panicked")))?;
+    }
+    Ok(())
 }
 
 /// Waits for the checkpoint in flight, if any, and moves `committed` to what it committed.
@@ -317,6 +366,15 @@ fn commit(
     result
 }
 
+/// Why [`receive`] flushed its buffer to the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flushed {
+    /// Time to commit what is stored ([`CHECKPOINT_BYTES`], [`CHECKPOINT_INTERVAL`]).
+    Checkpoint,
+    /// Another [`WRITE_BEHIND_BYTES`] reached the file.
+    WriteBehind,
+}
+
 /// Why receiving stopped early.
 enum ReceiveError {
     /// Writing the file failed.
@@ -325,19 +383,20 @@ enum ReceiveError {
     Storage(StorageError),
 }
 
-/// Writes pieces at `offset` through a buffer until the body ends, calling `checkpoint`
-/// with the offset reached (everything before it flushed to the file) every
-/// [`CHECKPOINT_BYTES`] or [`CHECKPOINT_INTERVAL`].
+/// Writes pieces at `offset` through a buffer until the body ends, calling `flushed` with
+/// the offset reached (everything before it flushed to the file) every
+/// [`CHECKPOINT_BYTES`] or [`CHECKPOINT_INTERVAL`], and every [`WRITE_BEHIND_BYTES`].
 fn receive(
     mut file: &File,
     offset: u64,
     rx: &mut mpsc::Receiver<Piece>,
-    mut checkpoint: impl FnMut(u64) -> Result<(), StorageError>,
+    mut flushed: impl FnMut(u64, Flushed) -> Result<(), StorageError>,
 ) -> Result<Received, ReceiveError> {
     file.seek(SeekFrom::Start(offset)).map_err(ReceiveError::Io)?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut end = offset;
     let mut last_checkpoint = (offset, std::time::Instant::now());
+    let mut last_write_behind = offset;
     loop {
         match rx.blocking_recv() {
             Some(Piece::Chunk(chunk)) => {
@@ -350,8 +409,13 @@ fn receive(
                 let (at, when) = last_checkpoint;
                 if end - at >= CHECKPOINT_BYTES || (end > at && when.elapsed() >= CHECKPOINT_INTERVAL) {
                     out.flush().map_err(ReceiveError::Io)?;
-                    checkpoint(end).map_err(ReceiveError::Storage)?;
+                    flushed(end, Flushed::Checkpoint).map_err(ReceiveError::Storage)?;
                     last_checkpoint = (end, std::time::Instant::now());
+                    last_write_behind = end;
+                } else if end - last_write_behind >= WRITE_BEHIND_BYTES {
+                    out.flush().map_err(ReceiveError::Io)?;
+                    flushed(end, Flushed::WriteBehind).map_err(ReceiveError::Storage)?;
+                    last_write_behind = end;
                 }
             }
             Some(Piece::End { failed }) => {
@@ -385,7 +449,7 @@ pub(crate) fn concatenate(
         return Err(StorageError::AlreadyExists);
     }
     // A final holds no bytes before this, so creating its missing file loses nothing.
-    let (file, info) = lock_for_writing(inner, final_id, true)?;
+    let (file, info) = lock_for_writing(inner, final_id, true, None)?;
     if info.offset > 0 {
         return Err(StorageError::AlreadyExists);
     }

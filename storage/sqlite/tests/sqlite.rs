@@ -536,6 +536,58 @@ async fn a_stale_offset_is_answered_without_waiting_for_the_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_offset_is_answered_while_another_writer_holds_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(10)).await;
+    append(&storage, &id, 0, b"abc").await;
+    // A writer elsewhere (another process, say) holds the file lock.
+    let held = std::fs::OpenOptions::new().write(true).open(data_file(dir.path(), &id)).unwrap();
+    held.lock().unwrap();
+
+    let stale = tokio::time::timeout(Duration::from_secs(5), async {
+        storage.append(&id, 0, &mut ChunkStream::from_bytes(&b"xyz"[..]), AppendOptions::new()).await
+    })
+    .await
+    .expect("a stale offset must not wait for the file lock");
+    assert!(matches!(stale, Err(StorageError::OffsetMismatch { actual: 3 })), "{stale:?}");
+
+    // An append at the right offset waits for the lock, then goes on.
+    let waiting = {
+        let storage = storage.clone();
+        let id = id.clone();
+        tokio::spawn(async move { append(&storage, &id, 3, b"def").await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the append must wait for the file lock");
+    drop(held);
+    let info = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+    assert_eq!(info.offset, 6);
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"abcdef");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_mebibyte_sync_append_stores_every_byte() {
+    // Bodies past the write-behind step are synced beside the writing, then once more.
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).durability(Durability::Sync).open().unwrap();
+    let len = 5 * 1024 * 1024 + 12_345;
+    let id = new_upload(&storage, Some(len)).await;
+    let pieces: Vec<Result<Bytes, BodyError>> = (0..len)
+        .step_by(40_000)
+        .map(|from| Ok(Bytes::from((from..(from + 40_000).min(len)).map(pattern).collect::<Vec<u8>>())))
+        .collect();
+    let info = storage.append(&id, 0, &mut chunks(pieces), AppendOptions::new()).await.unwrap();
+    assert!(info.is_complete());
+    let stored = std::fs::read(data_file(dir.path(), &id)).unwrap();
+    assert_eq!(stored.len() as u64, len);
+    assert!(stored.iter().enumerate().all(|(i, b)| *b == pattern(i as u64)), "bytes differ");
+    drop(storage);
+    let reopened = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(reopened.info(&id).await.unwrap().offset, len);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_durability_stores_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let storage = SqliteStorage::builder(dir.path()).durability(Durability::Buffered).open().unwrap();
