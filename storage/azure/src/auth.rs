@@ -144,12 +144,7 @@ pub(crate) fn sas_for_blob(key: &SharedKey, container: &str, blob: &str, ttl: Du
     let text = format!("r\n{start}\n{expiry}\n{resource}\n\n\n\n{SAS_VERSION}\nb\n\n\n\n\n\n\n");
     let signature = key.sign(&text);
     let encode = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-    format!(
-        "sv={SAS_VERSION}&st={}&se={}&sr=b&sp=r&sig={}",
-        encode(&start),
-        encode(&expiry),
-        encode(&signature)
-    )
+    format!("sv={SAS_VERSION}&st={}&se={}&sr=b&sp=r&sig={}", encode(&start), encode(&expiry), encode(&signature))
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` in UTC.

@@ -56,11 +56,13 @@ impl Blobs {
         let key = Arc::new(key);
         let url = Url::parse(&format!("{endpoint}/{container}"))
             .map_err(|e| AzureError::Config(format!("bad blob endpoint {endpoint:?}: {e}")))?;
-        let mut options = BlobContainerClientOptions::default();
-        options.client_options = ClientOptions {
-            per_try_policies: vec![Arc::new(SharedKeyPolicy::new(key.clone()))],
-            transport: Some(Transport::new(Arc::new(http))),
-            ..ClientOptions::default()
+        let options = BlobContainerClientOptions {
+            client_options: ClientOptions {
+                per_try_policies: vec![Arc::new(SharedKeyPolicy::new(key.clone()))],
+                transport: Some(Transport::new(Arc::new(http))),
+                ..ClientOptions::default()
+            },
+            ..BlobContainerClientOptions::default()
         };
         let client = BlobContainerClient::new(url, None, Some(options))
             .map_err(|e| AzureError::Config(format!("cannot build the Blob client: {e}")))?;
@@ -145,9 +147,7 @@ impl Blobs {
     pub(crate) async fn stage_block(&self, name: &str, id: &str, bytes: Bytes) -> Result<(), AzureError> {
         let blob = self.container.blob_client(name).block_blob_client();
         let length = bytes.len() as u64;
-        self.timed("stage block", name, blob.stage_block(id.as_bytes(), length, bytes.into(), None))
-            .await
-            .map(drop)
+        self.timed("stage block", name, blob.stage_block(id.as_bytes(), length, bytes.into(), None)).await.map(drop)
     }
 
     /// Stages `range` of the committed blob `source` as block `id` of blob `name`, copied
@@ -245,7 +245,9 @@ impl Blobs {
                 match tokio::time::timeout(timeout, body.next()).await {
                     Ok(Some(item)) => Some((item, body)),
                     Ok(None) => None,
-                    Err(_) => Some((Err(std::io::Error::other(format!("Azure download {target}: no data in time"))), body)),
+                    Err(_) => {
+                        Some((Err(std::io::Error::other(format!("Azure download {target}: no data in time"))), body))
+                    }
                 }
             }
         });

@@ -55,8 +55,7 @@ impl ConnectionString {
             }
         }
         let account = account.ok_or_else(|| AzureError::Config("the connection string has no AccountName".into()))?;
-        let account_key =
-            key.ok_or_else(|| AzureError::Config("the connection string has no AccountKey".into()))?;
+        let account_key = key.ok_or_else(|| AzureError::Config("the connection string has no AccountKey".into()))?;
         let blob_endpoint = endpoint.unwrap_or_else(|| format!("{protocol}://{account}.blob.{suffix}"));
         let blob_endpoint = blob_endpoint.trim_end_matches('/').to_owned();
         if !blob_endpoint.starts_with("http://") && !blob_endpoint.starts_with("https://") {
@@ -85,7 +84,8 @@ mod tests {
         .unwrap();
         assert_eq!(azurite.blob_endpoint, "http://127.0.0.1:10000/devstoreaccount1");
         assert_eq!(azurite.account, "devstoreaccount1");
-        let cloud = ConnectionString::parse("AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net").unwrap();
+        let cloud =
+            ConnectionString::parse("AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net").unwrap();
         assert_eq!(cloud.blob_endpoint, "https://acct.blob.core.windows.net");
         assert!(ConnectionString::parse("AccountName=acct").is_err());
         assert!(ConnectionString::parse("garbage").is_err());

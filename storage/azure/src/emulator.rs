@@ -13,7 +13,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(300);
 /// Azurite's well-known development account.
 pub const ACCOUNT: &str = "devstoreaccount1";
 /// The key of [`ACCOUNT`] (public, documented by Microsoft; not a secret).
-pub const ACCOUNT_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+pub const ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// An Azurite Blob service on a free loopback port, holding blobs in memory; killed when dropped.
 #[derive(Debug)]
@@ -98,6 +99,21 @@ impl Azurite {
         runtime.block_on(async {
             self.storage(container, |c| c).await;
         });
+    }
+}
+
+impl Azurite {
+    /// The names of the (committed) blobs in `container` whose names start with `prefix`,
+    /// read straight from the emulator (for tests that check what is stored).
+    ///
+    /// # Panics
+    /// When the emulator does not answer as expected.
+    pub async fn blob_names(&self, container: &str, prefix: &str) -> Vec<String> {
+        use futures_util::TryStreamExt as _;
+        let storage = AzureStorage::new(self.config(container)).expect("a valid emulator configuration");
+        let listing = storage.blobs.list(prefix).expect("list blobs on the emulator");
+        let listed: Vec<crate::blobs::Listed> = listing.try_collect().await.expect("list blobs on the emulator");
+        listed.into_iter().map(|blob| blob.name).collect()
     }
 }
 

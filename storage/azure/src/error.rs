@@ -16,7 +16,7 @@ pub enum AzureError {
         /// The HTTP status, when there was an answer.
         status: Option<u16>,
         /// The SDK's error.
-        source: azure_core::Error,
+        source: Box<azure_core::Error>,
     },
     /// The service did not answer within the request timeout.
     TimedOut {
@@ -43,7 +43,7 @@ impl AzureError {
         if matches!(status, Some(409 | 412)) && operation == "write state" {
             return Self::PreconditionFailed;
         }
-        Self::Service { operation, target: target.into(), status, source }
+        Self::Service { operation, target: target.into(), status, source: Box::new(source) }
     }
 
     /// The HTTP status of a service error.
@@ -76,7 +76,7 @@ impl fmt::Display for AzureError {
 impl std::error::Error for AzureError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Service { source, .. } => Some(source),
+            Self::Service { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
