@@ -1,14 +1,9 @@
 //! A throwaway Azurite for tests (feature `emulator`), started with the project's
-//! `scripts/azurite.sh` (which installs it from npm when it is missing).
+//! `scripts/azurite.sh` (which installs it from npm when it is missing) through tus-cloud's launcher.
 
 use crate::{AzureConfig, AzureStorage, ConnectionString};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// How long the emulator may take to answer after it was started (the first run installs it).
-const START_TIMEOUT: Duration = Duration::from_secs(300);
+use tus_cloud::emulator::{Emulator, EmulatorCommand};
 
 /// Azurite's well-known development account.
 pub const ACCOUNT: &str = "devstoreaccount1";
@@ -19,39 +14,22 @@ pub const ACCOUNT_KEY: &str =
 /// An Azurite Blob service on a free loopback port, holding blobs in memory; killed when dropped.
 #[derive(Debug)]
 pub struct Azurite {
-    child: Option<Child>,
-    port: u16,
+    emulator: Emulator,
 }
 
 impl Azurite {
-    /// Installs (when missing) and starts the emulator.
+    /// Installs (when missing) and starts the emulator. Its log is shown while
+    /// `TUS_AZURITE_LOG` is set.
     ///
     /// # Panics
     /// When it cannot be installed or does not start within 5 minutes.
     pub fn start() -> Self {
-        let script = script();
-        let status = Command::new("bash").arg(&script).arg("install").status();
-        assert!(status.is_ok_and(|s| s.success()), "`{} install` failed", script.display());
-        let port = free_port();
-        let mut command = Command::new("bash");
-        command.arg(&script).arg("run").arg(port.to_string()).stdin(Stdio::null()).stdout(Stdio::null());
-        if std::env::var_os("TUS_AZURITE_LOG").is_none() {
-            command.stderr(Stdio::null());
-        }
-        command.env("TUS_AZURITE_PARENT_PID", std::process::id().to_string());
-        let child = command.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let emulator = Self { child: Some(child), port };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "azurite did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        emulator
+        Self { emulator: EmulatorCommand::new("azurite.sh").log_env("TUS_AZURITE_LOG").start() }
     }
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.emulator.port()
     }
 
     /// The value for `AZURE_STORAGE_CONNECTION_STRING`.
@@ -59,7 +37,7 @@ impl Azurite {
         format!(
             "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};\
              BlobEndpoint=http://127.0.0.1:{}/{ACCOUNT};",
-            self.port
+            self.port()
         )
     }
 
@@ -115,22 +93,4 @@ impl Azurite {
         let listed: Vec<crate::blobs::Listed> = listing.try_collect().await.expect("list blobs on the emulator");
         listed.into_iter().map(|blob| blob.name).collect()
     }
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// The repository's `scripts/azurite.sh`.
-pub fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/azurite.sh")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }

@@ -36,7 +36,7 @@ use azure_core::http::Etag;
 use blobs::Blobs;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use layout::Layout;
-use state::{BlockState, UploadState};
+use state::{AzureFields, BlockState, UploadState};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -125,7 +125,7 @@ impl AzureStorage {
 
     /// Writes the state if its ETag is still `etag` (`None`: if it does not exist).
     async fn save(&self, id: &UploadId, state: &UploadState, etag: Option<&Etag>) -> Result<Etag, AzureError> {
-        self.blobs.put_small(&self.layout.info(id), state.to_json(), state.blob_metadata(), etag).await
+        self.blobs.put_small(&self.layout.info(id), state.to_json(), state::blob_metadata(state), etag).await
     }
 
     /// After a lost compare-and-set: the error the caller should see.
@@ -167,15 +167,15 @@ impl AzureStorage {
     /// Commits a complete upload's block list, so the data blob holds its bytes. Failure
     /// is logged, not returned: the bytes are recorded, and a later finish (or read) retries.
     async fn finish(&self, id: &UploadId, mut state: UploadState, etag: Etag) -> UploadState {
-        if state.committed || state.blocks.is_empty() || !state.is_complete() {
+        if state.backend.committed || state.backend.blocks.is_empty() || !state.is_complete() {
             return state;
         }
-        let ids: Vec<String> = state.blocks.iter().map(|b| b.id.clone()).collect();
+        let ids: Vec<String> = state.backend.blocks.iter().map(|b| b.id.clone()).collect();
         if let Err(e) = self.blobs.commit(&self.layout.data(id), &ids).await {
             tracing::warn!(upload = %id, error = %e, "could not commit the block list");
             return state;
         }
-        state.committed = true;
+        state.backend.committed = true;
         if let Err(e) = self.save(id, &state, Some(&etag)).await {
             // The committed blob holds exactly the recorded blocks, so the state stays
             // right either way; the flag only saves a commit next time.
@@ -188,7 +188,7 @@ impl AzureStorage {
     async fn load_committed(&self, id: &UploadId) -> Result<UploadState, StorageError> {
         let (state, etag) = self.load(id).await?;
         let state = self.finish(id, state, etag).await;
-        if state.is_complete() && !state.committed && !state.blocks.is_empty() {
+        if state.is_complete() && !state.backend.committed && !state.backend.blocks.is_empty() {
             return Err(StorageError::Unavailable(
                 format!("the block list of upload {id} could not be committed (see the log)").into(),
             ));
@@ -204,7 +204,7 @@ impl Storage for AzureStorage {
     }
 
     async fn create(&self, upload: NewUpload) -> Result<UploadInfo, StorageError> {
-        let state = UploadState::new(&upload);
+        let state = UploadState::new(&upload, AzureFields::default());
         match self.save(&upload.id, &state, None).await {
             Ok(_) => state.to_info(),
             Err(AzureError::PreconditionFailed) => Err(StorageError::AlreadyExists),
@@ -295,8 +295,8 @@ impl Storage for AzureStorage {
         }
         state.offset = total;
         state.length = Some(total);
-        state.committed = !blocks.is_empty();
-        state.blocks = blocks;
+        state.backend.committed = !blocks.is_empty();
+        state.backend.blocks = blocks;
         match self.save(final_id, &state, Some(&etag)).await {
             Ok(_) => state.to_info(),
             Err(AzureError::PreconditionFailed) => Err(match self.load(final_id).await {
@@ -309,7 +309,11 @@ impl Storage for AzureStorage {
 
     async fn finals_waiting_for(&self, partial: &UploadId) -> Result<Vec<UploadId>, StorageError> {
         let states = self
-            .scan(|meta| meta.contains_key(state::META_WAITING_FINAL), |state| state.waits_for(partial), usize::MAX)
+            .scan(
+                |meta| meta.contains_key(state::META_WAITING_FINAL),
+                |state| state.waits_for(partial.as_str()),
+                usize::MAX,
+            )
             .await?;
         states.iter().map(|s| s.to_info().map(|info| info.id)).collect()
     }
@@ -320,7 +324,7 @@ impl Storage for AzureStorage {
         if range.is_empty() {
             return Ok(Box::pin(futures_util::stream::empty()));
         }
-        if !state.committed {
+        if !state.backend.committed {
             // Bytes become readable when the upload is complete and its block list committed.
             return Err(StorageError::NotSupported("reading an unfinished upload"));
         }
@@ -332,8 +336,8 @@ impl Storage for AzureStorage {
         loop {
             let (mut state, etag) = self.load(id).await?;
             state.removed = true;
-            state.blocks.clear();
-            state.committed = false;
+            state.backend.blocks.clear();
+            state.backend.committed = false;
             match self.save(id, &state, Some(&etag)).await {
                 Ok(_) => break,
                 Err(AzureError::PreconditionFailed) if attempts + 1 < REMOVE_ATTEMPTS => attempts += 1,

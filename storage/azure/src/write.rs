@@ -71,12 +71,12 @@ impl AzureStorage {
         data: &mut ChunkStream,
         options: AppendOptions,
     ) -> Result<(UploadState, Etag), StorageError> {
-        let block_size = usize::try_from(sizing::block_size(self.block_size, state.length, state.blocks.len()))
+        let block_size = usize::try_from(sizing::block_size(self.block_size, state.length, state.backend.blocks.len()))
             .unwrap_or(usize::MAX);
         let mut pending = Pending {
             storage: self,
             blob: self.layout.data(id),
-            first_index: state.blocks.len(),
+            first_index: state.backend.blocks.len(),
             blocks: Vec::new(),
             in_flight: FuturesUnordered::new(),
         };
@@ -129,8 +129,8 @@ impl AzureStorage {
     ) -> Result<(UploadState, Etag), StorageError> {
         let mut next = state;
         next.offset += pending.bytes();
-        next.blocks.append(&mut pending.blocks);
-        pending.first_index = next.blocks.len();
+        next.backend.blocks.append(&mut pending.blocks);
+        pending.first_index = next.backend.blocks.len();
         next.set_expires_at(options.expires_at);
         match self.save(id, &next, Some(etag)).await {
             Ok(etag) => Ok((next, etag)),

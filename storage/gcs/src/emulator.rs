@@ -2,55 +2,34 @@
 //! `scripts/fake-gcs.sh` (which installs it into a venv when it is missing).
 
 use crate::{GcsAuth, GcsConfig, GcsStorage};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// How long the emulator may take to answer after it was started (the first run installs it).
-const START_TIMEOUT: Duration = Duration::from_secs(300);
+use tus_cloud::emulator::{Emulator, EmulatorCommand};
 
 /// A fake-gcs-server on a free loopback port, holding objects in memory; killed when dropped.
 #[derive(Debug)]
 pub struct FakeGcs {
-    child: Option<Child>,
-    port: u16,
+    emulator: Emulator,
 }
 
 impl FakeGcs {
-    /// Installs (when missing) and starts the emulator.
+    /// Installs (when missing) and starts the emulator. Its log is shown while
+    /// `TUS_FAKE_GCS_LOG` is set.
     ///
     /// # Panics
     /// When it cannot be installed or does not start within 5 minutes.
     pub fn start() -> Self {
-        let script = script();
-        let status = Command::new("bash").arg(&script).arg("install").status();
-        assert!(status.is_ok_and(|s| s.success()), "`{} install` failed", script.display());
-        let port = free_port();
-        let mut command = Command::new("bash");
-        command.arg(&script).arg("run").arg(port.to_string()).stdin(Stdio::null()).stdout(Stdio::null());
-        if std::env::var_os("TUS_FAKE_GCS_LOG").is_none() {
-            command.stderr(Stdio::null());
-        }
-        command.env("TUS_FAKE_GCS_PARENT_PID", std::process::id().to_string());
-        let child = command.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let emulator = Self { child: Some(child), port };
-        let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "fake-gcs-server did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        emulator
+        Self { emulator: EmulatorCommand::new("fake-gcs.sh").log_env("TUS_FAKE_GCS_LOG").start() }
     }
 
     /// The port it listens on.
     pub fn port(&self) -> u16 {
-        self.port
+        self.emulator.port()
     }
 
     /// `http://127.0.0.1:PORT`, the value for `STORAGE_EMULATOR_HOST`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.emulator.endpoint()
     }
 
     /// A configuration for `bucket` on this emulator, without credentials.
@@ -64,32 +43,10 @@ impl FakeGcs {
     /// # Panics
     /// When the bucket cannot be created within a minute.
     pub fn create_bucket_blocking(&self, bucket: &str) {
-        use std::io::{Read as _, Write as _};
         let body = format!("{{\"name\":\"{bucket}\"}}");
-        let request = format!(
-            "POST /storage/v1/b?project=test-project HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.port,
-            body.len()
-        );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let answer = TcpStream::connect(("127.0.0.1", self.port)).and_then(|mut stream| {
-                stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-                stream.write_all(request.as_bytes())?;
-                let mut answer = String::new();
-                stream.read_to_string(&mut answer)?;
-                Ok(answer)
-            });
-            match answer {
-                // 409: it exists already.
-                Ok(answer) if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.1 409") => return,
-                other => {
-                    assert!(Instant::now() < deadline, "cannot create bucket {bucket}: {other:?}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        }
+        let json = [("Content-Type", "application/json")];
+        // 409: it exists already.
+        self.emulator.request_blocking("POST", "/storage/v1/b?project=test-project", &json, &body, &[200, 409]);
     }
 
     /// Creates `bucket` (retrying while the emulator warms up) and connects to it.
@@ -141,20 +98,7 @@ impl FakeGcs {
     }
 }
 
-impl Drop for FakeGcs {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 /// The repository's `scripts/fake-gcs.sh`.
 pub fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fake-gcs.sh")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    tus_cloud::emulator::script("fake-gcs.sh")
 }

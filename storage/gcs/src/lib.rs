@@ -126,7 +126,9 @@ impl GcsStorage {
     /// Writes the state if its generation is still `generation` (0: if it does not exist).
     async fn save(&self, id: &UploadId, state: &UploadState, generation: u64) -> Result<u64, GcsError> {
         let name = self.layout.info(id);
-        self.api.put_small(&name, "application/json", &state.to_json(), &state.object_metadata(), generation).await
+        self.api
+            .put_small(&name, "application/json", &state.to_json(), &state::object_metadata(state), generation)
+            .await
     }
 
     /// After a lost compare-and-set: the error the caller should see.
@@ -198,17 +200,17 @@ impl GcsStorage {
     /// Failure is logged, not returned: the bytes are committed, and reads stream the
     /// parts until a later finish succeeds.
     async fn finish(&self, id: &UploadId, mut state: UploadState, generation: u64) -> UploadState {
-        if state.composed || state.parts.is_empty() || !state.is_complete() {
+        if state.backend.composed || state.backend.parts.is_empty() || !state.is_complete() {
             return state;
         }
-        let sources: Vec<String> = state.parts.iter().map(|p| p.name.clone()).collect();
+        let sources: Vec<String> = state.backend.parts.iter().map(|p| p.name.clone()).collect();
         if let Err(e) = compose::compose_all(&self.api, &self.layout, id, &self.layout.data(id), &sources).await {
             tracing::warn!(upload = %id, error = %e, "could not compose the parts; reads stream the parts");
             return state;
         }
         let before = state.clone();
-        state.parts.clear();
-        state.composed = true;
+        state.backend.parts.clear();
+        state.backend.composed = true;
         match self.save(id, &state, generation).await {
             Ok(_) => {
                 // Everything under the parts prefix goes, including parts that a crashed
@@ -232,7 +234,7 @@ impl Storage for GcsStorage {
     }
 
     async fn create(&self, upload: NewUpload) -> Result<UploadInfo, StorageError> {
-        let state = UploadState::new(&upload);
+        let state = UploadState::new(&upload, state::GcsFields::default());
         match self.save(&upload.id, &state, 0).await {
             Ok(_) => state.to_info(),
             Err(GcsError::PreconditionFailed) => Err(StorageError::AlreadyExists),
@@ -290,10 +292,10 @@ impl Storage for GcsStorage {
             // The partials' own info objects say where their bytes are now.
             let (partial_state, _) = self.load(&partial.id).await?;
             total += partial_state.offset;
-            if partial_state.composed {
+            if partial_state.backend.composed {
                 sources.push(self.layout.data(&partial.id));
             } else {
-                sources.extend(partial_state.parts.iter().map(|p| p.name.clone()));
+                sources.extend(partial_state.backend.parts.iter().map(|p| p.name.clone()));
             }
         }
         if !sources.is_empty() {
@@ -301,7 +303,7 @@ impl Storage for GcsStorage {
         }
         state.offset = total;
         state.length = Some(total);
-        state.composed = !sources.is_empty();
+        state.backend.composed = !sources.is_empty();
         match self.save(final_id, &state, generation).await {
             Ok(_) => state.to_info(),
             Err(GcsError::PreconditionFailed) => Err(match self.load(final_id).await {
@@ -314,7 +316,11 @@ impl Storage for GcsStorage {
 
     async fn finals_waiting_for(&self, partial: &UploadId) -> Result<Vec<UploadId>, StorageError> {
         let states = self
-            .scan(|meta| meta.contains_key(state::META_WAITING_FINAL), |state| state.waits_for(partial), usize::MAX)
+            .scan(
+                |meta| meta.contains_key(state::META_WAITING_FINAL),
+                |state| state.waits_for(partial.as_str()),
+                usize::MAX,
+            )
             .await?;
         states.iter().map(|s| s.to_info().map(|info| info.id)).collect()
     }
@@ -325,13 +331,13 @@ impl Storage for GcsStorage {
         if range.is_empty() {
             return Ok(Box::pin(futures_util::stream::empty()));
         }
-        if state.composed {
+        if state.backend.composed {
             return Ok(self.api.download(&self.layout.data(id), range).await?);
         }
         // Not composed (yet): stream the overlapping parts one after the other.
         let mut pieces = Vec::new();
         let mut start = 0u64;
-        for part in &state.parts {
+        for part in &state.backend.parts {
             let end = start + part.size;
             if end > range.start && start < range.end {
                 let from = range.start.max(start) - start;
@@ -359,8 +365,8 @@ impl Storage for GcsStorage {
         loop {
             let (mut state, generation) = self.load(id).await?;
             state.removed = true;
-            state.parts.clear();
-            state.composed = false;
+            state.backend.parts.clear();
+            state.backend.composed = false;
             match self.save(id, &state, generation).await {
                 Ok(_) => break,
                 Err(GcsError::PreconditionFailed) if attempts + 1 < REMOVE_ATTEMPTS => attempts += 1,

@@ -49,7 +49,7 @@ impl GcsStorage {
             if size > 0 || (!committed_any && options.expires_at.is_some() && end != SegmentEnd::BodyError) {
                 let mut next = state.clone();
                 if size > 0 {
-                    next.parts.push(PartState { name: name.clone(), size });
+                    next.backend.parts.push(PartState { name: name.clone(), size });
                     next.offset += size;
                 }
                 next.set_expires_at(options.expires_at);

@@ -68,7 +68,7 @@ pub use sizing::{S3_MAX_OBJECT_SIZE, S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART
 use crate::buffer::BufferPool;
 use crate::objects::{Condition, Objects};
 use crate::sizing::Sizing;
-use crate::state::UploadState;
+use crate::state::{S3Fields, UploadState};
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::ops::Range;
@@ -267,7 +267,9 @@ impl S3Storage {
                 continue;
             }
             let referenced = match objects.read_state(id).await? {
-                Some((state, _)) => !state.removed && state.multipart.as_deref() == Some(upload.upload_id.as_str()),
+                Some((state, _)) => {
+                    !state.removed && state.backend.multipart.as_deref() == Some(upload.upload_id.as_str())
+                }
                 None => false,
             };
             if !referenced {
@@ -293,7 +295,7 @@ impl S3Storage {
             }
             let Some((id, token)) = key[prefix.len()..].split_once('/') else { continue };
             let referenced = match objects.read_state(id).await? {
-                Some((state, _)) => !state.removed && state.incomplete.is_some_and(|i| i.token == token),
+                Some((state, _)) => !state.removed && state.backend.incomplete.is_some_and(|i| i.token == token),
                 None => false,
             };
             if !referenced {
@@ -360,8 +362,7 @@ impl Storage for S3Storage {
     }
 
     async fn create(&self, upload: NewUpload) -> Result<UploadInfo, StorageError> {
-        let info = UploadInfo::from_new(&upload);
-        if let Some(length) = info.length {
+        if let Some(length) = upload.length {
             let max = self.max_upload_size();
             if length > max {
                 return Err(StorageError::other(format!(
@@ -369,27 +370,27 @@ impl Storage for S3Storage {
                 )));
             }
         }
-        let (part_size, growing) = self.inner.sizing.plan(info.length);
-        let mut state = UploadState::new(&info, part_size, growing);
+        let (part_size, growing) = self.inner.sizing.plan(upload.length);
+        let mut state = UploadState::new(&upload, S3Fields::new(part_size, growing));
         let objects = &self.inner.objects;
-        if info.length == Some(0) {
+        if upload.length == Some(0) {
             // Complete at creation: its (empty) object exists from the start. Refuse a
             // taken ID before touching the object.
             if objects.read_state(upload.id.as_str()).await?.is_some() {
                 return Err(StorageError::AlreadyExists);
             }
             objects.put(&objects.data_key(upload.id.as_str()), Default::default(), 0).await?;
-            state.completed = true;
+            state.backend.completed = true;
         }
         match objects.write_state(&state, Condition::Absent).await {
-            Ok(_) => Ok(info),
+            Ok(_) => state.to_info(),
             Err(error::Failure::Conflict) => Err(StorageError::AlreadyExists),
             Err(other) => Err(other.into()),
         }
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo, StorageError> {
-        self.live_state(id.as_str()).await?.0.info()
+        self.live_state(id.as_str()).await?.0.to_info()
     }
 
     async fn append(
@@ -409,11 +410,11 @@ impl Storage for S3Storage {
         }
         let mut next = state.clone();
         next.length = Some(length);
-        if length == state.offset && !state.completed {
+        if length == state.offset && !state.backend.completed {
             let written = write::complete_from_incomplete(self, &state).await?;
             write::apply(&mut next, written, state.offset);
             let info = write::commit_state(self, &state, next, &etag).await?;
-            if let Some(old) = &state.incomplete {
+            if let Some(old) = &state.backend.incomplete {
                 let objects = &self.inner.objects;
                 objects.delete_quietly(&objects.incomplete_key(&state.id, &old.token)).await;
             }
@@ -424,14 +425,14 @@ impl Storage for S3Storage {
 
     async fn concatenate(&self, final_id: &UploadId, partials: &[UploadInfo]) -> Result<UploadInfo, StorageError> {
         let (state, etag) = self.live_state(final_id.as_str()).await?;
-        if state.offset > 0 || state.completed {
+        if state.offset > 0 || state.backend.completed {
             return Err(StorageError::AlreadyExists);
         }
         let total = concat::assemble(self, final_id.as_str(), partials).await?;
         let mut next = state.clone();
         next.offset = total;
         next.length = Some(total);
-        next.completed = true;
+        next.backend.completed = true;
         match write::commit_state(self, &state, next, &etag).await {
             Err(StorageError::OffsetMismatch { .. }) => Err(StorageError::AlreadyExists),
             other => other,
@@ -442,7 +443,7 @@ impl Storage for S3Storage {
         let mut finals = Vec::new();
         for state in self.all_states().await? {
             if state.waits_for(partial.as_str()) {
-                finals.push(state.info()?.id);
+                finals.push(state.to_info()?.id);
             }
         }
         Ok(finals)
@@ -454,7 +455,7 @@ impl Storage for S3Storage {
         if range.start >= end {
             return Ok(Box::pin(futures_util::stream::empty()));
         }
-        if !state.completed {
+        if !state.backend.completed {
             return Err(StorageError::other("the upload is not complete"));
         }
         let objects = &self.inner.objects;
@@ -483,19 +484,19 @@ impl Storage for S3Storage {
             let (state, etag) = self.live_state(id.as_str()).await?;
             let mut tombstone = state.clone();
             tombstone.removed = true;
-            tombstone.multipart = None;
-            tombstone.parts.clear();
-            tombstone.incomplete = None;
+            tombstone.backend.multipart = None;
+            tombstone.backend.parts.clear();
+            tombstone.backend.incomplete = None;
             match objects.write_state(&tombstone, Condition::Unchanged(&etag)).await {
                 Ok(_) => {}
                 Err(error::Failure::Conflict) => continue,
                 Err(other) => return Err(other.into()),
             }
             let key = objects.data_key(id.as_str());
-            if let Some(upload_id) = &state.multipart {
+            if let Some(upload_id) = &state.backend.multipart {
                 objects.abort_multipart(&key, upload_id).await?;
             }
-            if let Some(incomplete) = &state.incomplete {
+            if let Some(incomplete) = &state.backend.incomplete {
                 objects.delete(&objects.incomplete_key(id.as_str(), &incomplete.token)).await?;
             }
             objects.delete(&key).await?;
@@ -521,7 +522,7 @@ impl Storage for S3Storage {
             if state.removed {
                 continue;
             }
-            let info = state.info()?;
+            let info = state.to_info()?;
             if info.is_expired(now) {
                 expired.push(info);
                 if expired.len() == limit {

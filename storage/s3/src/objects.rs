@@ -72,7 +72,7 @@ impl Objects {
         };
         let etag = out.e_tag.clone().unwrap_or_default();
         let bytes = out.body.collect().await.map_err(|e| body_error("GetObject (info)", e))?.into_bytes();
-        Ok(Some((UploadState::decode(&bytes)?, etag)))
+        Ok(Some((UploadState::from_json(&bytes)?, etag)))
     }
 
     /// Writes the state under `condition`; `Err(Failure::Conflict)` when the condition failed.
@@ -83,7 +83,7 @@ impl Objects {
             .bucket(&self.bucket)
             .key(self.info_key(&state.id))
             .content_type("application/json")
-            .body(ByteStream::from(state.encode()));
+            .body(ByteStream::from(state.to_json()));
         let request = match condition {
             Condition::Absent => request.if_none_match("*"),
             Condition::Unchanged(etag) => request.if_match(etag),

@@ -51,10 +51,10 @@ impl<'a> PartWriter<'a> {
             pool,
             id: state.id.clone(),
             key: objects.data_key(&state.id),
-            first_size: state.part_size,
-            growing: state.growing,
-            number: i32::try_from(state.parts.len()).unwrap_or(i32::MAX - 1) + 1,
-            multipart: state.multipart.clone(),
+            first_size: state.backend.part_size,
+            growing: state.backend.growing,
+            number: i32::try_from(state.backend.parts.len()).unwrap_or(i32::MAX - 1) + 1,
+            multipart: state.backend.multipart.clone(),
             started_multipart: false,
             buffer: None,
             in_flight: JoinSet::new(),
@@ -65,7 +65,7 @@ impl<'a> PartWriter<'a> {
 
     /// Reads the incomplete-part object of `state` back into the part buffer.
     pub(crate) async fn prefill(&mut self, state: &UploadState) -> Result<(), StorageError> {
-        let Some(incomplete) = &state.incomplete else { return Ok(()) };
+        let Some(incomplete) = &state.backend.incomplete else { return Ok(()) };
         let key = self.objects.incomplete_key(&state.id, &incomplete.token);
         let mut body = self.objects.get(&key, None).await.map_err(|failure| match failure {
             Failure::NotFound => StorageError::other(format!("the incomplete part {key} is missing")),
@@ -218,14 +218,14 @@ pub(crate) struct Commit {
 /// Applies what a writer stored to `state` (clearing part bookkeeping once complete).
 pub(crate) fn apply(state: &mut UploadState, written: Written, new_offset: u64) {
     state.offset = new_offset;
-    state.incomplete = written.incomplete;
+    state.backend.incomplete = written.incomplete;
     if written.completed {
-        state.completed = true;
-        state.multipart = None;
-        state.parts.clear();
+        state.backend.completed = true;
+        state.backend.multipart = None;
+        state.backend.parts.clear();
     } else {
-        state.multipart = written.multipart;
-        state.parts.extend(written.parts);
+        state.backend.multipart = written.multipart;
+        state.backend.parts.extend(written.parts);
     }
 }
 
@@ -243,22 +243,22 @@ async fn checkpoint(
     options: AppendOptions,
 ) -> Result<(), StorageError> {
     writer.reap()?;
-    let parts = writer.take_contiguous(base.parts.len());
+    let parts = writer.take_contiguous(base.backend.parts.len());
     if parts.is_empty() {
         return Ok(());
     }
     let mut next = base.clone();
-    next.parts.extend(parts);
-    next.multipart = writer.multipart.clone();
-    next.incomplete = None; // its bytes are in the first new part
-    next.offset = next.parts.iter().map(|p| p.size).sum();
+    next.backend.parts.extend(parts);
+    next.backend.multipart = writer.multipart.clone();
+    next.backend.incomplete = None; // its bytes are in the first new part
+    next.offset = next.backend.parts.iter().map(|p| p.size).sum();
     if options.expires_at.is_some() {
         next.set_expires_at(options.expires_at);
     }
     let objects = storage.objects();
     match objects.write_state(&next, Condition::Unchanged(etag)).await {
         Ok(new_etag) => {
-            if let Some(old) = &base.incomplete {
+            if let Some(old) = &base.backend.incomplete {
                 objects.delete_quietly(&objects.incomplete_key(&base.id, &old.token)).await;
             }
             writer.started_multipart = false;
@@ -327,7 +327,7 @@ pub(crate) async fn append(
     }
     if (failed && options.atomic) || (received == 0 && options.expires_at.is_none()) {
         writer.abandon().await;
-        return state.info();
+        return state.to_info();
     }
     let new_offset = state.offset + received;
     let mut next = base.clone();
@@ -336,7 +336,7 @@ pub(crate) async fn append(
     }
     if received > 0 {
         let complete = state.length == Some(new_offset);
-        let written = match writer.finish(&base.parts, complete).await {
+        let written = match writer.finish(&base.backend.parts, complete).await {
             Ok(written) => written,
             Err(e) => {
                 writer.abandon().await;
@@ -365,7 +365,7 @@ async fn commit_append(
     apply(&mut next, commit.written, new_offset);
     match commit_state(storage, &state, next, &etag).await {
         Ok(info) => {
-            if let Some(old) = &state.incomplete {
+            if let Some(old) = &state.backend.incomplete {
                 objects.delete_quietly(&objects.incomplete_key(&state.id, &old.token)).await;
             }
             Ok(info)
@@ -392,7 +392,7 @@ pub(crate) async fn commit_state(
     etag: &str,
 ) -> Result<UploadInfo, StorageError> {
     match storage.objects().write_state(&next, Condition::Unchanged(etag)).await {
-        Ok(_) => next.info(),
+        Ok(_) => next.to_info(),
         Err(Failure::Conflict) => match storage.objects().read_state(&state.id).await? {
             None => Err(StorageError::NotFound),
             Some((now, _)) if now.removed => Err(StorageError::Gone),
@@ -410,7 +410,7 @@ pub(crate) async fn complete_from_incomplete(
 ) -> Result<Written, StorageError> {
     let mut writer = PartWriter::new(storage.objects(), storage.pool(), state, storage.concurrency());
     let result = match writer.prefill(state).await {
-        Ok(()) => writer.finish(&state.parts, true).await,
+        Ok(()) => writer.finish(&state.backend.parts, true).await,
         Err(e) => Err(e),
     };
     if result.is_err() {

@@ -1,0 +1,21 @@
+//! Pieces shared by the tus cloud storages (`tus-s3`, `tus-gcs`, and the ones to come).
+//!
+//! - [`record`]: the upload record each of them keeps as JSON in one info object per
+//!   upload (the fields every backend has, their conversion to [`tus_core::UploadInfo`],
+//!   corrupt-record errors), generic over the fields a backend adds.
+//! - `emulator` (feature `emulator`): starts a cloud emulator for tests through the
+//!   project's `scripts/*.sh` (which all source `scripts/lib/emulator.sh`), on a free
+//!   loopback port, killed on drop.
+//!
+//! Why a crate of its own rather than tus-core: these pieces concern object stores
+//! only (an info object read and written whole with preconditions), and tus-core should
+//! not grow a serde-JSON format or test-process plumbing that its SQLite and in-memory
+//! storages never use. The crate is small and has no cloud SDK in it, so every backend
+//! can depend on it at no cost.
+
+pub mod record;
+
+#[cfg(feature = "emulator")]
+pub mod emulator;
+
+pub use record::{BackendFields, ConcatRole, CorruptRecord, UploadRecord};
