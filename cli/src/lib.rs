@@ -73,6 +73,8 @@ pub enum CliError {
     S3(tus_s3::S3SetupError),
     /// `--storage gcs`: the bucket or the credentials cannot be used.
     Gcs(tus_gcs::GcsError),
+    /// `--storage azure`: the container, the connection string or the key cannot be used.
+    Azure(tus_azure::AzureError),
     /// The upload was interrupted (Ctrl-C); it can be resumed.
     Interrupted {
         /// The upload's URL, when it had been created.
@@ -112,6 +114,7 @@ impl fmt::Display for CliError {
             Self::Hooks(source) => format!("cannot set up hooks: {source}"),
             Self::S3(source) => format!("cannot use --storage s3: {source}"),
             Self::Gcs(source) => format!("cannot use --storage gcs: {source}"),
+            Self::Azure(source) => format!("cannot use --storage azure: {source}"),
         };
         // One line, whatever the underlying error says.
         f.write_str(&text.replace(['\r', '\n'], " "))
@@ -128,6 +131,7 @@ impl std::error::Error for CliError {
             Self::Hooks(source) => Some(source),
             Self::S3(source) => Some(source),
             Self::Gcs(source) => Some(source),
+            Self::Azure(source) => Some(source),
             Self::Interrupted { .. } => None,
         }
     }
@@ -155,7 +159,7 @@ pub fn open_storage(dir: &Path, durability: DurabilityArg) -> Result<Arc<dyn Sto
 }
 
 /// Opens the storage `tus serve` runs on (`--storage`), and the largest upload it can hold.
-/// For S3 and GCS it checks the bucket and the credentials first (one request).
+/// For S3, GCS and Azure it checks the bucket (container) and the credentials first (one request).
 pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, Option<u64>), CliError> {
     match args.storage {
         StorageArg::Sqlite => Ok((open_storage(&args.dir, args.durability)?, None)),
@@ -179,6 +183,16 @@ pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, O
             let config = tus_gcs::GcsConfig::from_env(bucket).prefix(&args.prefix);
             let storage = tus_gcs::GcsStorage::connect(config).await.map_err(CliError::Gcs)?;
             Ok((Arc::new(storage), None))
+        }
+        StorageArg::Azure => {
+            let container = args.container.clone().unwrap_or_default();
+            let config = tus_azure::AzureConfig::from_env(container)
+                .map_err(CliError::Azure)?
+                .prefix(&args.prefix)
+                .block_size(args.part_size)
+                .block_concurrency(args.part_concurrency);
+            let storage = tus_azure::AzureStorage::connect(config).await.map_err(CliError::Azure)?;
+            Ok((Arc::new(storage), Some(tus_azure::AzureStorage::MAX_UPLOAD_SIZE)))
         }
     }
 }

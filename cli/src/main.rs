@@ -62,6 +62,9 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         tus_cli::StorageArg::Sqlite => args.dir.display().to_string(),
         tus_cli::StorageArg::S3 => format!("s3://{}/{}", args.bucket.as_deref().unwrap_or_default(), args.prefix),
         tus_cli::StorageArg::Gcs => format!("gs://{}/{}", args.bucket.as_deref().unwrap_or_default(), args.prefix),
+        tus_cli::StorageArg::Azure => {
+            format!("azure://{}/{}", args.container.as_deref().unwrap_or_default(), args.prefix)
+        }
     };
     // Listen for signals before announcing the URL: a signal sent as soon as the line
     // is read must already mean "shut down gracefully".

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use tus_azure::emulator::Azurite;
 use tus_gcs::emulator::FakeGcs;
 use tus_s3::moto::Moto;
 
@@ -23,6 +24,16 @@ pub fn gcs_command(emulator: &FakeGcs, dir: &Path, bucket: &str, prefix: &str) -
     command
         .args(["--storage", "gcs", "--bucket", bucket, "--prefix", prefix])
         .env("STORAGE_EMULATOR_HOST", emulator.endpoint());
+    command
+}
+
+/// `tus serve --storage azure` on Azurite's `container` under `prefix`, with 64 KiB blocks
+/// so that small test uploads span several.
+pub fn azure_command(emulator: &Azurite, dir: &Path, container: &str, prefix: &str) -> Command {
+    let mut command = serve_command(dir);
+    command
+        .args(["--storage", "azure", "--container", container, "--prefix", prefix, "--part-size", "64KiB"])
+        .env("AZURE_STORAGE_CONNECTION_STRING", emulator.connection_string());
     command
 }
 

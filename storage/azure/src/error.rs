@@ -46,6 +46,17 @@ impl AzureError {
         Self::Service { operation, target: target.into(), status, source: Box::new(source) }
     }
 
+    /// The service's error code (e.g. `AuthorizationFailure`) of a service error.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            Self::Service { source, .. } => match source.kind() {
+                azure_core::error::ErrorKind::HttpResponse { error_code, .. } => error_code.as_deref(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The HTTP status of a service error.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -66,6 +66,11 @@ pub struct AzureStorage {
 }
 
 impl AzureStorage {
+    /// The largest upload: 25,000 blocks of Azure's largest block size (the block size
+    /// grows with `Upload-Length` so that the blocks of an upload stay within 25,000,
+    /// leaving room under the 50,000-block limit for each PATCH's short last block).
+    pub const MAX_UPLOAD_SIZE: u64 = (sizing::MAX_BLOCKS as u64 / 2) * sizing::MAX_BLOCK_SIZE;
+
     /// Builds the storage and checks that the container exists and the key is accepted,
     /// so that a missing container or a bad key fails at startup.
     pub async fn connect(config: AzureConfig) -> Result<Self, AzureError> {
@@ -74,8 +79,11 @@ impl AzureStorage {
         match storage.blobs.container_exists().await {
             Ok(true) => Ok(storage),
             Ok(false) => Err(AzureError::Config(format!("the container {container:?} does not exist"))),
-            Err(e @ AzureError::Service { status: Some(401 | 403), .. }) => {
-                Err(AzureError::Config(format!("access to the container {container:?} refused (bad AccountKey?): {e}")))
+            Err(e @ AzureError::Service { status: Some(status @ (401 | 403)), .. }) => {
+                let code = e.error_code().unwrap_or("no error code");
+                Err(AzureError::Config(format!(
+                    "access to the container {container:?} refused (HTTP {status}, {code}): check AccountName and AccountKey"
+                )))
             }
             Err(e) => Err(e),
         }
