@@ -12,10 +12,12 @@ use std::path::Path;
 use std::process::Command;
 use tus_azure::emulator::{ACCOUNT_KEY, Azurite};
 
-/// `tus serve --storage azure` on the emulator's `container` under `prefix`.
+/// `tus serve --storage azure` on the emulator's `container` under `prefix`, with 64 KiB
+/// blocks so that the test uploads span several.
 fn serve(emulator: &Azurite, dir: &Path, container: &str, prefix: &str) -> TusServer {
-    TusServer::spawn(common::cloud::azure_command(emulator, dir, container, prefix), dir)
-        .unwrap_or_else(|e| panic!("{e}"))
+    let mut command = common::cloud::azure_command(emulator, dir, container, prefix);
+    command.args(["--part-size", "64KiB"]);
+    TusServer::spawn(command, dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

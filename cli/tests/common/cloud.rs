@@ -27,12 +27,11 @@ pub fn gcs_command(emulator: &FakeGcs, dir: &Path, bucket: &str, prefix: &str) -
     command
 }
 
-/// `tus serve --storage azure` on Azurite's `container` under `prefix`, with 64 KiB blocks
-/// so that small test uploads span several.
+/// `tus serve --storage azure` on Azurite's `container` under `prefix`.
 pub fn azure_command(emulator: &Azurite, dir: &Path, container: &str, prefix: &str) -> Command {
     let mut command = serve_command(dir);
     command
-        .args(["--storage", "azure", "--container", container, "--prefix", prefix, "--part-size", "64KiB"])
+        .args(["--storage", "azure", "--container", container, "--prefix", prefix])
         .env("AZURE_STORAGE_CONNECTION_STRING", emulator.connection_string());
     command
 }
