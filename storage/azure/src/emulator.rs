@@ -66,16 +66,25 @@ impl Azurite {
         storage
     }
 
-    /// Creates `container` without an async runtime of the caller's (for tests that run
-    /// `tus serve` against the emulator).
+    /// Creates `container` from synchronous code, even inside an async runtime (on a
+    /// thread of its own with a runtime of its own).
     ///
     /// # Panics
     /// When the container cannot be created within a minute.
     pub fn create_container_blocking(&self, container: &str) {
-        let runtime =
-            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime");
-        runtime.block_on(async {
-            self.storage(container, |c| c).await;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a current-thread runtime");
+                    runtime.block_on(async {
+                        self.storage(container, |c| c).await;
+                    });
+                })
+                .join()
+                .expect("the container was created");
         });
     }
 }
