@@ -69,6 +69,12 @@ impl Blobs {
         Ok(Self { container: Arc::new(client), container_name: container.to_owned(), key, timeout })
     }
 
+    /// The official SDK's client of the container, signing with the account key.
+    #[cfg(feature = "emulator")]
+    pub(crate) fn container_client(&self) -> Arc<BlobContainerClient> {
+        self.container.clone()
+    }
+
     pub(crate) fn container_name(&self) -> &str {
         &self.container_name
     }

@@ -90,6 +90,12 @@ impl Azurite {
 }
 
 impl Azurite {
+    /// The official `azure_storage_blob` client of `container`, authorised with the
+    /// account key (for benchmarks that upload directly with the SDK).
+    pub fn container_client(&self, container: &str) -> std::sync::Arc<azure_storage_blob::BlobContainerClient> {
+        AzureStorage::new(self.config(container)).expect("a valid emulator configuration").blobs.container_client()
+    }
+
     /// The names of the (committed) blobs in `container` whose names start with `prefix`,
     /// read straight from the emulator (for tests that check what is stored).
     ///

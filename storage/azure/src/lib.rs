@@ -95,6 +95,10 @@ impl AzureStorage {
         if config.container.is_empty() {
             return Err(AzureError::Config("no container given".into()));
         }
+        if endpoint.starts_with("https://") && !cfg!(feature = "rustls") {
+            return Err(AzureError::Config("https:// endpoints need the `rustls` feature of tus-azure".into()));
+        }
+        #[cfg(feature = "rustls")]
         if rustls::crypto::CryptoProvider::get_default().is_none() {
             // Another thread may win the race; either provider is fine.
             let _ = rustls::crypto::ring::default_provider().install_default();

@@ -80,15 +80,27 @@ impl AzureStorage {
             blocks: Vec::new(),
             in_flight: FuturesUnordered::new(),
         };
-        let mut buffer = BytesMut::new();
+        // Each block is filled in a buffer of exactly its size, so a block in flight holds
+        // one block size of memory, not a grown allocation shared with the next block.
+        // `unread`: bytes of the current chunk not yet in a block.
+        let new_buffer = |data: &ChunkStream, unread: usize| {
+            let left = data.content_length().map_or(u64::MAX, |length| length.saturating_sub(data.received()));
+            let left = usize::try_from(left).unwrap_or(usize::MAX).saturating_add(unread);
+            BytesMut::with_capacity(block_size.min(left))
+        };
+        let mut buffer = new_buffer(data, 0);
         let mut saved_any = false;
         let mut body_failed = false;
         loop {
             match data.next_chunk().await {
-                Some(Ok(chunk)) => {
-                    buffer.extend_from_slice(&chunk);
-                    while buffer.len() >= block_size {
-                        let block = buffer.split_to(block_size).freeze();
+                Some(Ok(mut chunk)) => {
+                    while !chunk.is_empty() {
+                        let take = chunk.len().min(block_size - buffer.len());
+                        buffer.extend_from_slice(&chunk.split_to(take));
+                        if buffer.len() < block_size {
+                            continue;
+                        }
+                        let block = std::mem::replace(&mut buffer, new_buffer(data, chunk.len())).freeze();
                         pending.stage(block).await?;
                         if !options.atomic && pending.bytes() >= self.checkpoint_bytes {
                             pending.settle().await?;
