@@ -115,6 +115,7 @@ impl Server {
             storage = ?args.storage,
             dir = %args.dir.display(),
             bucket = ?args.bucket,
+            container = ?args.container,
             durability = ?args.durability,
             lock = ?args.lock,
             max_size = ?args.max_size,
