@@ -131,9 +131,8 @@ fn string_to_sign(account: &str, request: &Request) -> String {
     text
 }
 
-/// A read-only service SAS (query string, no leading `?`) for one blob, valid for `ttl`.
-/// `path` is the blob's URL path as sent, `/{container}/{blob}` (Azurite: with the account
-/// in front, which is not part of the signed resource).
+/// A read-only service SAS (query string, no leading `?`) for the blob `blob` of
+/// `container`, valid for `ttl` (and from 5 minutes ago, for clock skew).
 pub(crate) fn sas_for_blob(key: &SharedKey, container: &str, blob: &str, ttl: Duration) -> String {
     let now = SystemTime::now();
     let start = iso8601(now - Duration::from_secs(300));

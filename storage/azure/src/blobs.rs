@@ -85,7 +85,17 @@ impl Blobs {
         target: &str,
         call: impl Future<Output = azure_core::Result<T>>,
     ) -> Result<T, AzureError> {
-        match tokio::time::timeout(self.timeout, call).await {
+        self.timed_for(self.timeout, operation, target, call).await
+    }
+
+    async fn timed_for<T>(
+        &self,
+        timeout: Duration,
+        operation: &'static str,
+        target: &str,
+        call: impl Future<Output = azure_core::Result<T>>,
+    ) -> Result<T, AzureError> {
+        match tokio::time::timeout(timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(AzureError::service(operation, target, e)),
             Err(_) => Err(AzureError::TimedOut { operation, target: target.to_owned() }),
@@ -153,7 +163,12 @@ impl Blobs {
     pub(crate) async fn stage_block(&self, name: &str, id: &str, bytes: Bytes) -> Result<(), AzureError> {
         let blob = self.container.blob_client(name).block_blob_client();
         let length = bytes.len() as u64;
-        self.timed("stage block", name, blob.stage_block(id.as_bytes(), length, bytes.into(), None)).await.map(drop)
+        // Large blocks (grown for huge uploads) get one more second per MiB: the timeout
+        // bounds a stalled request, not a slow but moving one above 1 MiB/s.
+        let timeout = self.timeout + Duration::from_secs(length >> 20);
+        self.timed_for(timeout, "stage block", name, blob.stage_block(id.as_bytes(), length, bytes.into(), None))
+            .await
+            .map(drop)
     }
 
     /// Stages `range` of the committed blob `source` as block `id` of blob `name`, copied
@@ -168,9 +183,12 @@ impl Blobs {
         let blob = self.container.blob_client(name).block_blob_client();
         let mut source_url = self.container.blob_client(source).url().clone();
         source_url.set_query(Some(&sas_for_blob(&self.key, &self.container_name, source, COPY_SAS_TTL)));
+        // The copy runs on the service's side; give it the same per-MiB allowance.
+        let timeout = self.timeout + Duration::from_secs((range.end - range.start) >> 20);
         let options =
             BlockBlobClientStageBlockFromUrlOptions { source_range: Some(range.into()), ..Default::default() };
-        self.timed(
+        self.timed_for(
+            timeout,
             "stage block from URL",
             name,
             blob.stage_block_from_url(id.as_bytes(), 0, source_url.to_string(), Some(options)),
