@@ -17,7 +17,8 @@ use std::future::Future;
 use std::pin::Pin;
 use tus_core::{AppendOptions, ChunkStream, StorageError, UploadId};
 
-type Staging<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Result<(), AzureError>> + Send + 'a>>>;
+/// Staging blocks; each gives its bytes back, so that their buffer can be reused.
+type Staging<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = Result<Bytes, AzureError>> + Send + 'a>>>;
 
 /// The blocks of one PATCH: staged or being staged, not yet recorded.
 struct Pending<'a> {
@@ -26,6 +27,9 @@ struct Pending<'a> {
     first_index: usize,
     blocks: Vec<BlockState>,
     in_flight: Staging<'a>,
+    /// Buffers of staged blocks, emptied for the next blocks: reusing them keeps the
+    /// allocator from holding freed block-sized buffers on top of the live ones.
+    spare: Vec<BytesMut>,
 }
 
 impl<'a> Pending<'a> {
@@ -37,20 +41,37 @@ impl<'a> Pending<'a> {
             return Err(AzureError::Limit(format!("{} would need more than {MAX_BLOCKS} blocks", self.blob)));
         }
         while self.in_flight.len() >= self.storage.block_concurrency {
-            self.in_flight.next().await.unwrap_or(Ok(()))?;
+            if let Some(staged) = self.in_flight.next().await {
+                self.recycle(staged?);
+            }
         }
         let id = block_id(index);
         self.blocks.push(BlockState { id: id.clone(), size: bytes.len() as u64 });
         let storage = self.storage;
         let blob = self.blob.clone();
-        self.in_flight.push(Box::pin(async move { storage.blobs.stage_block(&blob, &id, bytes).await }));
+        self.in_flight.push(Box::pin(async move {
+            storage.blobs.stage_block(&blob, &id, bytes.clone()).await.map(|()| bytes)
+        }));
         Ok(())
+    }
+
+    /// Keeps the buffer of a staged block when the request let go of it.
+    fn recycle(&mut self, staged: Bytes) {
+        if let Ok(mut buffer) = staged.try_into_mut() {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+    }
+
+    /// An empty buffer for the next block: a spare one, or a new one of `capacity`.
+    fn buffer(&mut self, capacity: usize) -> BytesMut {
+        self.spare.pop().unwrap_or_else(|| BytesMut::with_capacity(capacity))
     }
 
     /// Waits until every started block is staged.
     async fn settle(&mut self) -> Result<(), AzureError> {
         while let Some(result) = self.in_flight.next().await {
-            result?;
+            self.recycle(result?);
         }
         Ok(())
     }
@@ -79,16 +100,16 @@ impl AzureStorage {
             first_index: state.backend.blocks.len(),
             blocks: Vec::new(),
             in_flight: FuturesUnordered::new(),
+            spare: Vec::new(),
         };
         // Each block is filled in a buffer of exactly its size, so a block in flight holds
         // one block size of memory, not a grown allocation shared with the next block.
         // `unread`: bytes of the current chunk not yet in a block.
-        let new_buffer = |data: &ChunkStream, unread: usize| {
+        let capacity = |data: &ChunkStream, unread: usize| {
             let left = data.content_length().map_or(u64::MAX, |length| length.saturating_sub(data.received()));
-            let left = usize::try_from(left).unwrap_or(usize::MAX).saturating_add(unread);
-            BytesMut::with_capacity(block_size.min(left))
+            block_size.min(usize::try_from(left).unwrap_or(usize::MAX).saturating_add(unread))
         };
-        let mut buffer = new_buffer(data, 0);
+        let mut buffer = BytesMut::with_capacity(capacity(data, 0));
         let mut saved_any = false;
         let mut body_failed = false;
         loop {
@@ -100,8 +121,8 @@ impl AzureStorage {
                         if buffer.len() < block_size {
                             continue;
                         }
-                        let block = std::mem::replace(&mut buffer, new_buffer(data, chunk.len())).freeze();
-                        pending.stage(block).await?;
+                        pending.stage(std::mem::take(&mut buffer).freeze()).await?;
+                        buffer = pending.buffer(capacity(data, chunk.len()));
                         if !options.atomic && pending.bytes() >= self.checkpoint_bytes {
                             pending.settle().await?;
                             (state, etag) = self.record(id, state, &etag, &mut pending, options).await?;
