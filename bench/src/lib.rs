@@ -37,6 +37,7 @@ pub mod apps;
 pub mod ceiling;
 pub mod client;
 pub mod client_bench;
+pub mod cloud;
 pub mod config;
 pub mod pattern;
 pub mod process;

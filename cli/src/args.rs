@@ -57,6 +57,41 @@ pub enum StorageArg {
     Azure,
 }
 
+/// Where uploads are stored: the flags `tus serve` and `tus cleanup` share.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StorageLocation {
+    /// Where uploads are stored: SQLite and files in --dir, an S3 or GCS bucket (--bucket),
+    /// or an Azure Blob container (--container).
+    #[arg(long, value_enum, default_value_t)]
+    pub storage: StorageArg,
+
+    /// With `--storage s3` or `gcs`: the bucket (it must exist).
+    #[arg(long, value_name = "BUCKET", required_if_eq_any([("storage", "s3"), ("storage", "gcs")]))]
+    pub bucket: Option<String>,
+
+    /// With `--storage azure`: the container (it must exist).
+    #[arg(long, value_name = "CONTAINER", required_if_eq("storage", "azure"))]
+    pub container: Option<String>,
+
+    /// With `--storage s3`, `gcs` or `azure`: a prefix for every object name, e.g. `uploads/`.
+    #[arg(long, default_value = "", value_name = "PREFIX")]
+    pub prefix: String,
+}
+
+impl StorageLocation {
+    /// Where the uploads are, for messages: `dir` (with SQLite), `s3://BUCKET/PREFIX`,
+    /// `gs://BUCKET/PREFIX` or `azure://CONTAINER/PREFIX`.
+    pub fn place(&self, dir: &std::path::Path) -> String {
+        let bucket = self.bucket.as_deref().unwrap_or_default();
+        match self.storage {
+            StorageArg::Sqlite => dir.display().to_string(),
+            StorageArg::S3 => format!("s3://{bucket}/{}", self.prefix),
+            StorageArg::Gcs => format!("gs://{bucket}/{}", self.prefix),
+            StorageArg::Azure => format!("azure://{}/{}", self.container.as_deref().unwrap_or_default(), self.prefix),
+        }
+    }
+}
+
 /// When unfinished uploads expire (`--expiration-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum ExpirationMode {
@@ -96,22 +131,9 @@ pub struct ServeArgs {
     #[arg(long, default_value = "./uploads")]
     pub dir: PathBuf,
 
-    /// Where uploads are stored: SQLite and files in --dir, an S3 or GCS bucket (--bucket),
-    /// or an Azure Blob container (--container).
-    #[arg(long, value_enum, default_value_t)]
-    pub storage: StorageArg,
-
-    /// With `--storage s3` or `gcs`: the bucket (it must exist).
-    #[arg(long, value_name = "BUCKET", required_if_eq_any([("storage", "s3"), ("storage", "gcs")]))]
-    pub bucket: Option<String>,
-
-    /// With `--storage azure`: the container (it must exist).
-    #[arg(long, value_name = "CONTAINER", required_if_eq("storage", "azure"))]
-    pub container: Option<String>,
-
-    /// With `--storage s3`, `gcs` or `azure`: a prefix for every object name, e.g. `uploads/`.
-    #[arg(long, default_value = "", value_name = "PREFIX")]
-    pub prefix: String,
+    /// Where uploads are stored: --storage, --bucket, --prefix.
+    #[command(flatten)]
+    pub location: StorageLocation,
 
     /// With `--storage s3` (or `azure`: the block size): the preferred part size; uploads
     /// needing more than 10,000 parts (Azure: 50,000 blocks) get larger ones. Each upload
@@ -233,17 +255,28 @@ impl ServeArgs {
 /// The flags of `tus cleanup`.
 #[derive(Debug, Clone, Args)]
 pub struct CleanupArgs {
-    /// The directory the server stores uploads in.
+    /// The directory the server stores uploads in (`--storage sqlite`).
     #[arg(long, default_value = "./uploads")]
     pub dir: PathBuf,
+
+    /// Where the uploads are stored, as given to `tus serve` (the same flags and
+    /// environment variables).
+    #[command(flatten)]
+    pub location: StorageLocation,
+
+    /// With `--storage s3`: also abort multipart uploads (and delete incomplete-part
+    /// objects) under the prefix that no live upload refers to and that are older than this,
+    /// as the servers' janitor does. Skipped with --dry-run.
+    #[arg(long, value_parser = parse_duration, default_value = "24h", value_name = "DURATION")]
+    pub stale_after: Duration,
 
     /// Only list what would be removed.
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Where the servers using --dir keep their upload locks: with `redis`, uploads that a
-    /// server is writing right now are left alone. With `memory`, run it only while no
-    /// server uses the directory.
+    /// Where the servers using the storage keep their upload locks: with `redis`, uploads
+    /// that a server is writing right now are left alone. With `memory`, run it only while
+    /// no server uses the storage.
     #[arg(long, value_enum, default_value_t)]
     pub lock: LockArg,
 

@@ -29,7 +29,7 @@ pub use args::{
     CleanupArgs, Cli, ClientArgs, Command, DeleteArgs, DurabilityArg, ExpirationMode, InfoArgs, ServeArgs, UploadArgs,
     parse_duration, parse_header, parse_metadata, parse_public_url, parse_size,
 };
-pub use args::{LockArg, StorageArg};
+pub use args::{LockArg, StorageArg, StorageLocation};
 pub use cleanup::cleanup;
 pub use hooks::HookArgs;
 pub use ops::{HEALTHZ, METRICS, READYZ};
@@ -161,40 +161,62 @@ pub fn open_storage(dir: &Path, durability: DurabilityArg) -> Result<Arc<dyn Sto
 /// Opens the storage `tus serve` runs on (`--storage`), and the largest upload it can hold.
 /// For S3, GCS and Azure it checks the bucket (container) and the credentials first (one request).
 pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, Option<u64>), CliError> {
-    match args.storage {
+    let location = &args.location;
+    match location.storage {
         StorageArg::Sqlite => Ok((open_storage(&args.dir, args.durability)?, None)),
         StorageArg::S3 => {
-            let bucket = args.bucket.clone().unwrap_or_default();
-            let client = tus_s3::client_from_env().map_err(CliError::S3)?;
-            let storage = tus_s3::S3Storage::builder(client, bucket)
-                .prefix(&args.prefix)
-                .part_size(args.part_size)
-                .part_concurrency(args.part_concurrency)
-                .fixed_part_size(args.fixed_part_size)
-                .min_part_size(args.min_part_size)
-                .build()
-                .map_err(CliError::S3)?;
-            storage.check().await.map_err(CliError::S3)?;
+            let storage = connect_s3(location.bucket.as_deref(), &location.prefix, |builder| {
+                builder
+                    .part_size(args.part_size)
+                    .part_concurrency(args.part_concurrency)
+                    .fixed_part_size(args.fixed_part_size)
+                    .min_part_size(args.min_part_size)
+            })
+            .await?;
             let max = storage.max_upload_size();
             Ok((Arc::new(storage), Some(max)))
         }
-        StorageArg::Gcs => {
-            let bucket = args.bucket.clone().unwrap_or_default();
-            let config = tus_gcs::GcsConfig::from_env(bucket).prefix(&args.prefix);
-            let storage = tus_gcs::GcsStorage::connect(config).await.map_err(CliError::Gcs)?;
-            Ok((Arc::new(storage), None))
-        }
+        StorageArg::Gcs => Ok((Arc::new(connect_gcs(location.bucket.as_deref(), &location.prefix).await?), None)),
         StorageArg::Azure => {
-            let container = args.container.clone().unwrap_or_default();
-            let config = tus_azure::AzureConfig::from_env(container)
-                .map_err(CliError::Azure)?
-                .prefix(&args.prefix)
-                .block_size(args.part_size)
-                .block_concurrency(args.part_concurrency);
-            let storage = tus_azure::AzureStorage::connect(config).await.map_err(CliError::Azure)?;
+            let storage = connect_azure(location.container.as_deref(), &location.prefix, |config| {
+                config.block_size(args.part_size).block_concurrency(args.part_concurrency)
+            })
+            .await?;
             Ok((Arc::new(storage), Some(tus_azure::AzureStorage::MAX_UPLOAD_SIZE)))
         }
     }
+}
+
+/// The S3 storage of `--bucket` and `--prefix`, credentials and endpoint from the
+/// environment, its builder adjusted by `tune`; checks the bucket and the credentials.
+pub(crate) async fn connect_s3(
+    bucket: Option<&str>,
+    prefix: &str,
+    tune: impl FnOnce(tus_s3::S3StorageBuilder) -> tus_s3::S3StorageBuilder,
+) -> Result<tus_s3::S3Storage, CliError> {
+    let client = tus_s3::client_from_env().map_err(CliError::S3)?;
+    let builder = tus_s3::S3Storage::builder(client, bucket.unwrap_or_default()).prefix(prefix);
+    let storage = tune(builder).build().map_err(CliError::S3)?;
+    storage.check().await.map_err(CliError::S3)?;
+    Ok(storage)
+}
+
+/// The GCS storage of `--bucket` and `--prefix` (`STORAGE_EMULATOR_HOST` or the usual
+/// credentials); checks the bucket and the credentials.
+pub(crate) async fn connect_gcs(bucket: Option<&str>, prefix: &str) -> Result<tus_gcs::GcsStorage, CliError> {
+    let config = tus_gcs::GcsConfig::from_env(bucket.unwrap_or_default()).prefix(prefix);
+    tus_gcs::GcsStorage::connect(config).await.map_err(CliError::Gcs)
+}
+
+/// The Azure storage of `--container` and `--prefix` (`AZURE_STORAGE_CONNECTION_STRING`),
+/// its configuration adjusted by `tune`; checks the container and the key.
+pub(crate) async fn connect_azure(
+    container: Option<&str>,
+    prefix: &str,
+    tune: impl FnOnce(tus_azure::AzureConfig) -> tus_azure::AzureConfig,
+) -> Result<tus_azure::AzureStorage, CliError> {
+    let config = tus_azure::AzureConfig::from_env(container.unwrap_or_default()).map_err(CliError::Azure)?;
+    tus_azure::AzureStorage::connect(tune(config.prefix(prefix))).await.map_err(CliError::Azure)
 }
 
 /// `http://ADDRESS/BASE`: how clients reach a server bound to `addr` (IPv6 in brackets).

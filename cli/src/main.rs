@@ -58,14 +58,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
-    let storage = match args.storage {
-        tus_cli::StorageArg::Sqlite => args.dir.display().to_string(),
-        tus_cli::StorageArg::S3 => format!("s3://{}/{}", args.bucket.as_deref().unwrap_or_default(), args.prefix),
-        tus_cli::StorageArg::Gcs => format!("gs://{}/{}", args.bucket.as_deref().unwrap_or_default(), args.prefix),
-        tus_cli::StorageArg::Azure => {
-            format!("azure://{}/{}", args.container.as_deref().unwrap_or_default(), args.prefix)
-        }
-    };
+    let storage = args.location.place(&args.dir);
     // Listen for signals before announcing the URL: a signal sent as soon as the line
     // is read must already mean "shut down gracefully".
     let mut signals = Signals::new();

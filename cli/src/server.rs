@@ -112,10 +112,10 @@ impl Server {
         tracing::info!(
             address = %local_addr,
             base_path = %args.base_path,
-            storage = ?args.storage,
+            storage = ?args.location.storage,
             dir = %args.dir.display(),
-            bucket = ?args.bucket,
-            container = ?args.container,
+            bucket = ?args.location.bucket,
+            container = ?args.location.container,
             durability = ?args.durability,
             lock = ?args.lock,
             max_size = ?args.max_size,

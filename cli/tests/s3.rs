@@ -168,6 +168,60 @@ async fn expired_uploads_are_cleaned_up_on_s3() {
     assert_eq!(head.status, 410, "an expired upload is gone");
 }
 
+/// `tus cleanup --storage s3` removes expired uploads (objects and multipart upload), aborts
+/// multipart uploads no upload refers to, and leaves live uploads alone; --dry-run touches
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_command_on_s3() {
+    let moto = Moto::start_with_min_part_size(Some(PART as u64));
+    let client = moto.create_bucket("sweep").await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Two servers on one bucket: one gives its uploads a second to live, one an hour; the
+    // janitors never run, so only the command removes anything.
+    let short = serve(&moto, dir_a.path(), "sweep", "tus/", PART, &["--expiration", "1s", "--janitor-interval", "1h"]);
+    let long = serve(&moto, dir_b.path(), "sweep", "tus/", PART, &["--expiration", "1h", "--janitor-interval", "1h"]);
+    let expired = short.create(4 * PART as u64).await;
+    patch_all(&short, &expired, &test_data(PART + 3, 7), 0, PART + 3).await;
+    let live = long.create(4 * PART as u64).await;
+    patch_all(&long, &live, &test_data(PART + 4, 8), 0, PART + 4).await;
+    // A multipart upload no tus upload refers to, as a crashed writer leaves behind.
+    client.create_multipart_upload().bucket("sweep").key("tus/orphan").send().await.unwrap();
+    assert_eq!(multipart_uploads(&client, "sweep").await, 3);
+    let expired_id = expired.rsplit('/').next().unwrap().to_owned();
+    let live_id = live.rsplit('/').next().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let dry = common::cloud::s3_cleanup(&moto, "sweep", "tus/", &["--dry-run", "--stale-after", "0s"]);
+    let out = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(out.contains(&format!("would remove {expired_id}")), "{out}");
+    assert!(!out.contains(&live_id), "{out}");
+    assert_eq!(multipart_uploads(&client, "sweep").await, 3, "a dry run aborts nothing");
+    // (HEAD answers 410 for an expired upload whether it is removed or not: look at the bucket.)
+    let objects_of_expired = async || -> Vec<String> {
+        keys(&client, "sweep", "tus/").await.into_iter().filter(|k| k.contains(&expired_id)).collect()
+    };
+    assert_eq!(objects_of_expired().await.len(), 2, "a dry run removes nothing (info and incomplete part)");
+
+    let real = common::cloud::s3_cleanup(&moto, "sweep", "tus/", &["--stale-after", "0s"]);
+    let out = String::from_utf8_lossy(&real.stdout).into_owned();
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    assert!(out.contains(&format!("removed {expired_id}")), "{out}");
+    assert!(out.contains("removed 1 expired upload(s) from s3://sweep/tus/"), "{out}");
+    assert!(out.contains("aborted 1 stale multipart upload(s)"), "{out}");
+    let head = request(long.addr, Method::HEAD, &expired, common::TUS, Bytes::new()).await.unwrap();
+    assert!(matches!(head.status, 404 | 410), "HEAD of the expired upload: {}", head.status);
+    assert_eq!(long.offset(&live).await, PART as u64 + 4, "the live upload stays");
+    let left = objects_of_expired().await;
+    assert_eq!(left, vec![format!("tus/.tus/info/{expired_id}")], "only the tombstone is left");
+    assert_eq!(multipart_uploads(&client, "sweep").await, 1, "only the live upload's multipart upload is left");
+
+    // The live upload goes on as if nothing happened (test_data of one seed shares its prefix).
+    let data = test_data(4 * PART, 8);
+    patch_all(&long, &live, &data, PART + 4, 2 * PART).await;
+    assert_eq!(sha256(&long.download(&live).await), sha256(&data), "the live upload's bytes");
+}
+
 /// A missing bucket, missing credentials or refused credentials fail at startup with one clear line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_bucket_or_bad_credentials_fail_at_startup() {

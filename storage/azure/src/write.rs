@@ -49,9 +49,8 @@ impl<'a> Pending<'a> {
         self.blocks.push(BlockState { id: id.clone(), size: bytes.len() as u64 });
         let storage = self.storage;
         let blob = self.blob.clone();
-        self.in_flight.push(Box::pin(async move {
-            storage.blobs.stage_block(&blob, &id, bytes.clone()).await.map(|()| bytes)
-        }));
+        self.in_flight
+            .push(Box::pin(async move { storage.blobs.stage_block(&blob, &id, bytes.clone()).await.map(|()| bytes) }));
         Ok(())
     }
 

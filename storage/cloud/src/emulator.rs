@@ -93,6 +93,11 @@ impl Emulator {
         self.port
     }
 
+    /// The server's process ID: the script `exec`s the server, so it is the child's.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -72,19 +72,29 @@ impl FakeGcs {
 }
 
 impl FakeGcs {
+    /// The emulator's process ID (for benchmarks that read its CPU time).
+    pub fn pid(&self) -> Option<u32> {
+        self.emulator.pid()
+    }
+
+    /// The JSON API client tus-gcs itself uses, on `bucket` of this emulator.
+    fn api(&self, bucket: &str) -> crate::api::Api {
+        crate::api::Api::new(
+            reqwest::Client::new(),
+            self.endpoint(),
+            bucket.to_owned(),
+            crate::auth::Authorizer::new(GcsAuth::Anonymous),
+            Duration::from_secs(30),
+        )
+    }
+
     /// The names and sizes of the objects in `bucket` whose names start with `prefix`,
     /// read straight from the emulator's JSON API (for tests that check what is stored).
     ///
     /// # Panics
     /// When the emulator does not answer as expected.
     pub async fn objects(&self, bucket: &str, prefix: &str) -> Vec<(String, u64)> {
-        let api = crate::api::Api::new(
-            reqwest::Client::new(),
-            self.endpoint(),
-            bucket.to_owned(),
-            crate::auth::Authorizer::new(GcsAuth::Anonymous),
-            Duration::from_secs(30),
-        );
+        let api = self.api(bucket);
         let mut objects = Vec::new();
         let mut page = None;
         loop {
@@ -95,6 +105,32 @@ impl FakeGcs {
                 None => return objects,
             }
         }
+    }
+
+    /// Streams `chunks` into a new object `name` of `bucket` with the very request tus-gcs
+    /// sends for one part (a resumable session, then one chunked PUT): the baseline of the
+    /// GCS benchmark. Returns the object's size as the emulator reports it.
+    pub async fn upload_object(
+        &self,
+        bucket: &str,
+        name: &str,
+        chunks: impl Iterator<Item = bytes::Bytes> + Send + Sync + 'static,
+    ) -> Result<u64, crate::GcsError> {
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks.map(Ok::<_, std::io::Error>)));
+        Ok(self.api(bucket).put_stream(name, body).await?.size)
+    }
+
+    /// Deletes object `name` of `bucket`; `false` when there was none.
+    pub async fn delete(&self, bucket: &str, name: &str) -> Result<bool, crate::GcsError> {
+        self.api(bucket).delete(name).await
+    }
+
+    /// The bytes `range` (not empty) of object `name` in `bucket`.
+    pub async fn read(&self, bucket: &str, name: &str, range: std::ops::Range<u64>) -> std::io::Result<bytes::Bytes> {
+        use futures_util::TryStreamExt as _;
+        let stream = self.api(bucket).download(name, range).await.map_err(std::io::Error::other)?;
+        let chunks: Vec<bytes::Bytes> = stream.try_collect().await?;
+        Ok(chunks.concat().into())
     }
 }
 
