@@ -10,14 +10,66 @@ use common::{KIB, TusServer, request, sha256, test_data};
 use http::Method;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 use tus_azure::emulator::{ACCOUNT_KEY, Azurite};
 
 /// `tus serve --storage azure` on the emulator's `container` under `prefix`, with 64 KiB
 /// blocks so that the test uploads span several.
 fn serve(emulator: &Azurite, dir: &Path, container: &str, prefix: &str) -> TusServer {
+    serve_with(emulator, dir, container, prefix, &[])
+}
+
+fn serve_with(emulator: &Azurite, dir: &Path, container: &str, prefix: &str, extra: &[&str]) -> TusServer {
     let mut command = common::cloud::azure_command(emulator, dir, container, prefix);
-    command.args(["--part-size", "64KiB"]);
+    command.args(["--part-size", "64KiB"]).args(extra);
     TusServer::spawn(command, dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `tus cleanup --storage azure` removes expired uploads (and their staged blocks) and
+/// leaves live uploads alone; --dry-run touches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_command_on_azure() {
+    let emulator = Azurite::start();
+    emulator.storage("sweep", |c| c).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Two servers on one container: one gives its uploads a second to live, one an hour;
+    // the janitors never run, so only the command removes anything.
+    let janitor_off = ["--janitor-interval", "1h"];
+    let short =
+        serve_with(&emulator, dir_a.path(), "sweep", "tus/", &[&["--expiration", "1s"][..], &janitor_off].concat());
+    let long =
+        serve_with(&emulator, dir_b.path(), "sweep", "tus/", &[&["--expiration", "1h"][..], &janitor_off].concat());
+    let data = test_data(100 * KIB, 9);
+    let expired = short.create(data.len() as u64).await;
+    assert_eq!(short.patch(&expired, 0, Bytes::copy_from_slice(&data[..70 * KIB])).await.status, 204);
+    let live = long.create(data.len() as u64).await;
+    assert_eq!(long.patch(&live, 0, Bytes::copy_from_slice(&data[..20 * KIB])).await.status, 204);
+    let expired_id = expired.rsplit('/').next().unwrap().to_owned();
+    let live_id = live.rsplit('/').next().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let dry = common::cloud::azure_cleanup(&emulator, "sweep", "tus/", &["--dry-run"]);
+    let out = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(out.contains(&format!("would remove {expired_id}")), "{out}");
+    assert!(!out.contains(&live_id), "{out}");
+
+    let real = common::cloud::azure_cleanup(&emulator, "sweep", "tus/", &[]);
+    let out = String::from_utf8_lossy(&real.stdout).into_owned();
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    assert!(out.contains(&format!("removed {expired_id}")), "{out}");
+    assert!(out.contains("removed 1 expired upload(s) from azure://sweep/tus/"), "{out}");
+    let head = request(long.addr, Method::HEAD, &expired, common::TUS, Bytes::new()).await.unwrap();
+    assert_eq!(head.status, 410, "the expired upload is a tombstone");
+    // A second sweep finds nothing: the tombstone is not listed as expired again.
+    let again = common::cloud::azure_cleanup(&emulator, "sweep", "tus/", &[]);
+    assert!(!String::from_utf8_lossy(&again.stdout).contains(&expired_id));
+
+    // The live upload stays and goes on.
+    assert_eq!(long.offset(&live).await, 20 * KIB as u64, "the live upload stays");
+    let response = long.patch(&live, 20 * KIB as u64, Bytes::copy_from_slice(&data[20 * KIB..])).await;
+    assert_eq!(response.status, 204, "{}", response.text());
+    assert_eq!(sha256(&long.download(&live).await), sha256(&data));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

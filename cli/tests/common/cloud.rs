@@ -47,6 +47,17 @@ pub fn gcs_cleanup(emulator: &FakeGcs, bucket: &str, prefix: &str, extra: &[&str
     run(command)
 }
 
+/// Runs `tus cleanup --storage azure` on Azurite's `container` under `prefix` with `extra` flags.
+///
+/// # Panics
+/// When it runs longer than two minutes.
+pub fn azure_cleanup(emulator: &Azurite, container: &str, prefix: &str, extra: &[&str]) -> Output {
+    let mut command = Command::new(super::tus_bin());
+    command.args(["cleanup", "--storage", "azure", "--container", container, "--prefix", prefix]).args(extra);
+    command.env("AZURE_STORAGE_CONNECTION_STRING", emulator.connection_string());
+    run(command)
+}
+
 /// The standard AWS variables pointing at moto.
 fn s3_env(command: &mut Command, moto: &Moto) {
     command
