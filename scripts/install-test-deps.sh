@@ -28,6 +28,7 @@ digest() { sha256sum "$1" | cut -d' ' -f1; }
 "$root/scripts/redis.sh" install # redis-server for storage/redis and cli/tests/multi_instance.rs (no-op when present)
 "$root/scripts/moto.sh" install # moto 5.2.5 (S3 emulator) for storage/s3, cli/tests/s3.rs and tus-conformance --features s3
 "$root/scripts/fake-gcs.sh" install # fake-gcs-server (GCS emulator) for storage/gcs
+"$root/scripts/azurite.sh" install # Azurite 3.37.0 (Azure Blob emulator) for storage/azure
 
 # --- curl (the client benchmark's baseline) --------------------------------------------
 if command -v curl >/dev/null 2>&1; then

@@ -52,12 +52,16 @@ pub enum StorageArg {
     /// A Google Cloud Storage bucket, --bucket; STORAGE_EMULATOR_HOST selects an emulator,
     /// else GOOGLE_OAUTH_ACCESS_TOKEN or the metadata server's service account is used.
     Gcs,
+    /// An Azure Blob container, --container; the account, its key and the endpoint come
+    /// from AZURE_STORAGE_CONNECTION_STRING.
+    Azure,
 }
 
 /// Where uploads are stored: the flags `tus serve` and `tus cleanup` share.
 #[derive(Debug, Clone, Default, Args)]
 pub struct StorageLocation {
-    /// Where uploads are stored: SQLite and files in --dir, or an S3 or GCS bucket (--bucket).
+    /// Where uploads are stored: SQLite and files in --dir, an S3 or GCS bucket (--bucket),
+    /// or an Azure Blob container (--container).
     #[arg(long, value_enum, default_value_t)]
     pub storage: StorageArg,
 
@@ -65,20 +69,25 @@ pub struct StorageLocation {
     #[arg(long, value_name = "BUCKET", required_if_eq_any([("storage", "s3"), ("storage", "gcs")]))]
     pub bucket: Option<String>,
 
-    /// With `--storage s3` or `gcs`: a prefix for every object name, e.g. `uploads/`.
+    /// With `--storage azure`: the container (it must exist).
+    #[arg(long, value_name = "CONTAINER", required_if_eq("storage", "azure"))]
+    pub container: Option<String>,
+
+    /// With `--storage s3`, `gcs` or `azure`: a prefix for every object name, e.g. `uploads/`.
     #[arg(long, default_value = "", value_name = "PREFIX")]
     pub prefix: String,
 }
 
 impl StorageLocation {
-    /// Where the uploads are, for messages: `dir` (with SQLite), `s3://BUCKET/PREFIX` or
-    /// `gs://BUCKET/PREFIX`.
+    /// Where the uploads are, for messages: `dir` (with SQLite), `s3://BUCKET/PREFIX`,
+    /// `gs://BUCKET/PREFIX` or `azure://CONTAINER/PREFIX`.
     pub fn place(&self, dir: &std::path::Path) -> String {
         let bucket = self.bucket.as_deref().unwrap_or_default();
         match self.storage {
             StorageArg::Sqlite => dir.display().to_string(),
             StorageArg::S3 => format!("s3://{bucket}/{}", self.prefix),
             StorageArg::Gcs => format!("gs://{bucket}/{}", self.prefix),
+            StorageArg::Azure => format!("azure://{}/{}", self.container.as_deref().unwrap_or_default(), self.prefix),
         }
     }
 }
@@ -126,12 +135,13 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub location: StorageLocation,
 
-    /// With `--storage s3`: the preferred part size; uploads needing more than 10,000 parts
-    /// get larger ones. Each upload buffers at most part size × (part concurrency + 1).
+    /// With `--storage s3` (or `azure`: the block size): the preferred part size; uploads
+    /// needing more than 10,000 parts (Azure: 50,000 blocks) get larger ones. Each upload
+    /// buffers at most part size × (part concurrency + 1).
     #[arg(long, value_parser = parse_size, default_value = "8MiB", value_name = "SIZE")]
     pub part_size: u64,
 
-    /// With `--storage s3`: how many parts of one upload are sent to S3 at once.
+    /// With `--storage s3` (or `azure`: blocks): how many parts of one upload are sent at once.
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub part_concurrency: usize,
 

@@ -45,6 +45,9 @@ pub async fn cleanup(args: &CleanupArgs, out: &mut impl Write) -> Result<Vec<Upl
             Arc::new(storage)
         }
         StorageArg::Gcs => Arc::new(crate::connect_gcs(location.bucket.as_deref(), &location.prefix).await?),
+        StorageArg::Azure => {
+            Arc::new(crate::connect_azure(location.container.as_deref(), &location.prefix, |c| c).await?)
+        }
     };
     let layer = TusLayer::from_arc(storage);
     let layer = match args.lock {

@@ -73,6 +73,8 @@ pub enum CliError {
     S3(tus_s3::S3SetupError),
     /// `--storage gcs`: the bucket or the credentials cannot be used.
     Gcs(tus_gcs::GcsError),
+    /// `--storage azure`: the container, the connection string or the key cannot be used.
+    Azure(tus_azure::AzureError),
     /// The upload was interrupted (Ctrl-C); it can be resumed.
     Interrupted {
         /// The upload's URL, when it had been created.
@@ -112,6 +114,7 @@ impl fmt::Display for CliError {
             Self::Hooks(source) => format!("cannot set up hooks: {source}"),
             Self::S3(source) => format!("cannot use --storage s3: {source}"),
             Self::Gcs(source) => format!("cannot use --storage gcs: {source}"),
+            Self::Azure(source) => format!("cannot use --storage azure: {source}"),
         };
         // One line, whatever the underlying error says.
         f.write_str(&text.replace(['\r', '\n'], " "))
@@ -128,6 +131,7 @@ impl std::error::Error for CliError {
             Self::Hooks(source) => Some(source),
             Self::S3(source) => Some(source),
             Self::Gcs(source) => Some(source),
+            Self::Azure(source) => Some(source),
             Self::Interrupted { .. } => None,
         }
     }
@@ -157,7 +161,7 @@ pub fn open_storage(dir: &Path, durability: DurabilityArg, exclusive: bool) -> R
 }
 
 /// Opens the storage `tus serve` runs on (`--storage`), and the largest upload it can hold.
-/// For S3 and GCS it checks the bucket and the credentials first (one request).
+/// For S3, GCS and Azure it checks the bucket (container) and the credentials first (one request).
 pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, Option<u64>), CliError> {
     let location = &args.location;
     match location.storage {
@@ -175,6 +179,13 @@ pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, O
             Ok((Arc::new(storage), Some(max)))
         }
         StorageArg::Gcs => Ok((Arc::new(connect_gcs(location.bucket.as_deref(), &location.prefix).await?), None)),
+        StorageArg::Azure => {
+            let storage = connect_azure(location.container.as_deref(), &location.prefix, |config| {
+                config.block_size(args.part_size).block_concurrency(args.part_concurrency)
+            })
+            .await?;
+            Ok((Arc::new(storage), Some(tus_azure::AzureStorage::MAX_UPLOAD_SIZE)))
+        }
     }
 }
 
@@ -197,6 +208,17 @@ pub(crate) async fn connect_s3(
 pub(crate) async fn connect_gcs(bucket: Option<&str>, prefix: &str) -> Result<tus_gcs::GcsStorage, CliError> {
     let config = tus_gcs::GcsConfig::from_env(bucket.unwrap_or_default()).prefix(prefix);
     tus_gcs::GcsStorage::connect(config).await.map_err(CliError::Gcs)
+}
+
+/// The Azure storage of `--container` and `--prefix` (`AZURE_STORAGE_CONNECTION_STRING`),
+/// its configuration adjusted by `tune`; checks the container and the key.
+pub(crate) async fn connect_azure(
+    container: Option<&str>,
+    prefix: &str,
+    tune: impl FnOnce(tus_azure::AzureConfig) -> tus_azure::AzureConfig,
+) -> Result<tus_azure::AzureStorage, CliError> {
+    let config = tus_azure::AzureConfig::from_env(container.unwrap_or_default()).map_err(CliError::Azure)?;
+    tus_azure::AzureStorage::connect(tune(config.prefix(prefix))).await.map_err(CliError::Azure)
 }
 
 /// `http://ADDRESS/BASE`: how clients reach a server bound to `addr` (IPv6 in brackets).

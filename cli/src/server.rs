@@ -115,6 +115,7 @@ impl Server {
             storage = ?args.location.storage,
             dir = %args.dir.display(),
             bucket = ?args.location.bucket,
+            container = ?args.location.container,
             durability = ?args.durability,
             exclusive = args.exclusive,
             lock = ?args.lock,

@@ -1,11 +1,12 @@
 //! The real-client interop scenarios (tus-js-client and tuspy, the same ones the binary and
 //! the example apps run) against `tus serve` on the cloud backends: S3 on moto and GCS on
-//! fake-gcs-server, both started by the project's scripts. Bytes compared by SHA-256.
+//! fake-gcs-server and Azure Blob on Azurite, all started by the project's scripts. Bytes compared by SHA-256.
 
 mod common;
 
 use common::{TusServer, cloud};
 use std::process::Command;
+use tus_azure::emulator::Azurite;
 use tus_example_harness::interop::{Endpoint, InteropServer};
 use tus_gcs::emulator::FakeGcs;
 use tus_s3::moto::Moto;
@@ -44,6 +45,13 @@ async fn gcs() -> CloudServed<FakeGcs> {
     spawn(emulator, |emulator, dir| cloud::gcs_command(emulator, dir, "interop", "tus/"))
 }
 
+/// `tus serve --storage azure` on Azurite.
+async fn azure() -> CloudServed<Azurite> {
+    let emulator = Azurite::start();
+    emulator.storage("interop", |c| c).await;
+    spawn(emulator, |emulator, dir| cloud::azure_command(emulator, dir, "interop", "tus/"))
+}
+
 mod s3_js {
     tus_example_harness::interop_tests!(js, super::s3());
 }
@@ -55,4 +63,10 @@ mod gcs_js {
 }
 mod gcs_py {
     tus_example_harness::interop_tests!(py, super::gcs());
+}
+mod azure_js {
+    tus_example_harness::interop_tests!(js, super::azure());
+}
+mod azure_py {
+    tus_example_harness::interop_tests!(py, super::azure());
 }

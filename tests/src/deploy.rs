@@ -37,6 +37,11 @@ pub enum Backend {
     /// emulator per test process, started on first use).
     #[cfg(feature = "gcs")]
     Gcs,
+    /// `tus_azure::AzureStorage` under a fresh prefix of a container on Azurite (one
+    /// emulator per test process, started on first use), with 64 KiB blocks so that MiB
+    /// bodies span several.
+    #[cfg(feature = "azure")]
+    Azure,
 }
 
 /// The moto all S3 deployments of this process share, and the storage settings they use:
@@ -110,7 +115,37 @@ mod gcs {
     }
 }
 
-/// A storage and, for file-backed ones, the directory it lives in (for GCS, the prefix).
+/// The Azurite all Azure deployments of this process share.
+#[cfg(feature = "azure")]
+mod azure {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tus_azure::emulator::Azurite;
+
+    const CONTAINER: &str = "tus-conformance";
+    const BLOCK: u64 = 64 * 1024;
+
+    static EMULATOR: OnceLock<Azurite> = OnceLock::new();
+    static PREFIXES: AtomicU64 = AtomicU64::new(0);
+
+    /// A fresh prefix in the shared container.
+    pub(super) fn fresh_prefix() -> String {
+        format!("run-{}-{}/", std::process::id(), PREFIXES.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// A storage over `prefix` (a new client: what a restarted process would have).
+    pub(super) fn open(prefix: &str) -> tus_azure::AzureStorage {
+        let emulator = EMULATOR.get_or_init(|| {
+            let emulator = Azurite::start();
+            emulator.create_container_blocking(CONTAINER);
+            emulator
+        });
+        tus_azure::AzureStorage::new(emulator.config(CONTAINER).prefix(prefix).block_size(BLOCK))
+            .expect("valid Azure storage settings")
+    }
+}
+
+/// A storage and, for file-backed ones, the directory it lives in (for GCS and Azure, the prefix).
 #[derive(Clone)]
 struct StorageSlot {
     storage: Arc<dyn Storage>,
@@ -119,6 +154,8 @@ struct StorageSlot {
     s3: Option<tus_s3::S3Storage>,
     #[cfg(feature = "gcs")]
     gcs_prefix: Option<String>,
+    #[cfg(feature = "azure")]
+    azure_prefix: Option<String>,
 }
 
 impl StorageSlot {
@@ -130,6 +167,8 @@ impl StorageSlot {
             s3: None,
             #[cfg(feature = "gcs")]
             gcs_prefix: None,
+            #[cfg(feature = "azure")]
+            azure_prefix: None,
         }
     }
 }
@@ -160,6 +199,13 @@ impl Backend {
                 slot.gcs_prefix = Some(prefix);
                 slot
             }
+            #[cfg(feature = "azure")]
+            Self::Azure => {
+                let prefix = azure::fresh_prefix();
+                let mut slot = StorageSlot::new(Arc::new(azure::open(&prefix)), None);
+                slot.azure_prefix = Some(prefix);
+                slot
+            }
         }
     }
 
@@ -187,6 +233,13 @@ impl Backend {
                 let prefix = slot.gcs_prefix.clone().expect("a GCS slot has a prefix");
                 let mut reopened = StorageSlot::new(Arc::new(gcs::open(&prefix)), None);
                 reopened.gcs_prefix = Some(prefix);
+                reopened
+            }
+            #[cfg(feature = "azure")]
+            Self::Azure => {
+                let prefix = slot.azure_prefix.clone().expect("an Azure slot has a prefix");
+                let mut reopened = StorageSlot::new(Arc::new(azure::open(&prefix)), None);
+                reopened.azure_prefix = Some(prefix);
                 reopened
             }
         }

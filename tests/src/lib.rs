@@ -21,6 +21,7 @@
 //! cargo test -p tus-conformance --no-default-features    # memory only
 //! cargo test -p tus-conformance --features s3 s3_        # S3 storage on moto (scripts/moto.sh)
 //! cargo test -p tus-conformance --features gcs gcs_      # GCS storage on fake-gcs-server
+//! cargo test -p tus-conformance --features azure azure_  # Azure Blob storage on Azurite
 //! cargo test -p tus-conformance a4_4                     # one line, every combination
 //! cargo test -p tus-conformance memory_wrapped::         # one combination
 //! ```

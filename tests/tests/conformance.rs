@@ -4,7 +4,8 @@
 //!
 //! The SQLite runs come with the default `sqlite` feature; `--no-default-features` runs
 //! the in-memory ones alone. `--features s3` adds `s3_standalone` (S3Storage on moto),
-//! `--features gcs` adds `gcs_standalone` (GcsStorage on fake-gcs-server).
+//! `--features gcs` adds `gcs_standalone` (GcsStorage on fake-gcs-server), `--features azure`
+//! adds `azure_standalone` (AzureStorage on Azurite).
 
 use tus_conformance::{Backend, InProcess, Mode};
 
@@ -177,3 +178,5 @@ conformance!(sqlite_wrapped, Backend::Sqlite, Mode::Wrapped);
 conformance!(s3_standalone, Backend::S3, Mode::Standalone);
 #[cfg(feature = "gcs")]
 conformance!(gcs_standalone, Backend::Gcs, Mode::Standalone);
+#[cfg(feature = "azure")]
+conformance!(azure_standalone, Backend::Azure, Mode::Standalone);

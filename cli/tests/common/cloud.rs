@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use tus_azure::emulator::Azurite;
 use tus_gcs::emulator::FakeGcs;
 use tus_s3::moto::Moto;
 
@@ -46,6 +47,17 @@ pub fn gcs_cleanup(emulator: &FakeGcs, bucket: &str, prefix: &str, extra: &[&str
     run(command)
 }
 
+/// Runs `tus cleanup --storage azure` on Azurite's `container` under `prefix` with `extra` flags.
+///
+/// # Panics
+/// When it runs longer than two minutes.
+pub fn azure_cleanup(emulator: &Azurite, container: &str, prefix: &str, extra: &[&str]) -> Output {
+    let mut command = Command::new(super::tus_bin());
+    command.args(["cleanup", "--storage", "azure", "--container", container, "--prefix", prefix]).args(extra);
+    command.env("AZURE_STORAGE_CONNECTION_STRING", emulator.connection_string());
+    run(command)
+}
+
 /// The standard AWS variables pointing at moto.
 fn s3_env(command: &mut Command, moto: &Moto) {
     command
@@ -53,6 +65,15 @@ fn s3_env(command: &mut Command, moto: &Moto) {
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1");
+}
+
+/// `tus serve --storage azure` on Azurite's `container` under `prefix`.
+pub fn azure_command(emulator: &Azurite, dir: &Path, container: &str, prefix: &str) -> Command {
+    let mut command = serve_command(dir);
+    command
+        .args(["--storage", "azure", "--container", container, "--prefix", prefix])
+        .env("AZURE_STORAGE_CONNECTION_STRING", emulator.connection_string());
+    command
 }
 
 fn serve_command(dir: &Path) -> Command {

@@ -1,0 +1,236 @@
+//! Azure Blob throughput and memory (`cargo bench -p tus-bench --bench azure`): the same
+//! bytes (256 MiB by default, `TUS_BENCH_AZURE_MIB`; Azurite holds blobs in RAM) uploaded
+//! to Azurite
+//!
+//! - through `tus serve --storage azure` (a child process: this binary re-executed), as one
+//!   streaming PATCH, measuring MB/s and the server's peak RSS;
+//! - directly with azure_storage_blob (the crate tus-azure uses) as staged blocks of the
+//!   same size and concurrency and one Put Block List, measuring MB/s;
+//!
+//! and prints them side by side with the ratio (target ≥ 0.8) and the memory bound
+//! `64 MiB + block size × (concurrency + 1)`. Azurite is started by `scripts/azurite.sh`.
+
+use azure_storage_blob::BlobContainerClient;
+use azure_storage_blob::models::{BlobClientDownloadOptions, BlockLookupList};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use std::io::BufRead as _;
+use std::net::SocketAddr;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tus_azure::emulator::Azurite;
+use tus_bench::Error;
+use tus_bench::client::Connection;
+use tus_bench::pattern::Pattern;
+
+/// Set in the child process that runs `tus serve`.
+const ROLE: &str = "TUS_BENCH_AZURE_SERVE";
+const MIB: u64 = 1 << 20;
+const PART_MIB: u64 = 8;
+const CONCURRENCY: usize = 4;
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if std::env::var_os(ROLE).is_some() {
+        return runtime.block_on(serve());
+    }
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("azure bench failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The child: `tus serve` with the flags after the program name; stops when stdin closes.
+async fn serve() -> ExitCode {
+    use clap::Parser as _;
+    let argv = ["tus".to_owned(), "serve".to_owned()].into_iter().chain(std::env::args().skip(1));
+    let Ok(tus_cli::Cli { command: tus_cli::Command::Serve(args) }) = tus_cli::Cli::try_parse_from(argv) else {
+        eprintln!("bad serve flags");
+        return ExitCode::FAILURE;
+    };
+    let server = match tus_cli::Server::bind(args).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("tus: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("tus: serving {}", server.url());
+    let stdin_closed = async {
+        let _ = tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await;
+    };
+    match server.run(stdin_closed).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tus: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Error> {
+    let mib: u64 = std::env::var("TUS_BENCH_AZURE_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let total = mib * MIB;
+    let part = PART_MIB * MIB;
+    eprintln!("azure bench: {mib} MiB, blocks of {PART_MIB} MiB, concurrency {CONCURRENCY}; starting Azurite");
+    let azurite = Azurite::start();
+    azurite.storage("bench", |c| c).await;
+    let container = azurite.container_client("bench");
+    let pattern = Pattern::new();
+
+    // Through tus serve.
+    let dir = tempfile::tempdir()?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .env(ROLE, "1")
+        .env("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
+        .args(["--port", "0", "--storage", "azure", "--container", "bench", "--prefix", "tus/", "--dir"])
+        .arg(dir.path())
+        .args(["--part-size", &part.to_string(), "--part-concurrency", &CONCURRENCY.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let mut lines = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let url = lines.next().ok_or("the server exited")??;
+    let url = url.split_whitespace().nth(2).ok_or("no URL")?.to_owned();
+    let rest = url.trim_start_matches("http://");
+    let (authority, base) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr: SocketAddr = authority.parse()?;
+    let idle_rss = tus_bench::procfs::peak_rss(pid)?;
+    tus_bench::procfs::reset_peak_rss(pid)?;
+
+    let mut connection = Connection::open(addr).await?;
+    let create = connection
+        .request(Method::POST, base)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", total.to_string())
+        .body(pattern.empty())?;
+    let created = connection.send(create).await?;
+    if created.status != StatusCode::CREATED {
+        return Err(format!("POST answered {}", created.status).into());
+    }
+    let location = created.header("location").ok_or("no Location")?.to_owned();
+    let path = location.find("://").map_or(location.clone(), |at| {
+        let after = &location[at + 3..];
+        after[after.find('/').unwrap_or(after.len())..].to_owned()
+    });
+    let cpu_before = tus_bench::procfs::cpu_seconds(pid)?;
+    let started = Instant::now();
+    let patch = connection
+        .request(Method::PATCH, &path)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "0")
+        .header("content-length", total.to_string())
+        .body(pattern.body(0, total))?;
+    let patched = connection.send(patch).await?;
+    let tus_time = started.elapsed();
+    if patched.status != StatusCode::NO_CONTENT || patched.number("upload-offset") != Some(total) {
+        return Err(format!("PATCH answered {} {:?}", patched.status, patched.header("upload-offset")).into());
+    }
+    let peak_rss = tus_bench::procfs::peak_rss(pid)?;
+    let server_cpu = tus_bench::procfs::cpu_seconds(pid)? - cpu_before;
+    drop(child.stdin.take());
+    let _ = child.wait();
+
+    // The blob is committed and holds the pattern (checked on its first and last MiB).
+    let id = path.rsplit('/').next().unwrap_or_default();
+    check_blob(&container, &format!("tus/data/{id}"), &pattern, total).await?;
+
+    // Directly: staged blocks of the same size and concurrency, one Put Block List.
+    let started = Instant::now();
+    direct_upload(&container, "direct", &pattern, total, part).await?;
+    let direct_time = started.elapsed();
+    check_blob(&container, "direct", &pattern, total).await?;
+
+    let mbps = |time: Duration| total as f64 / 1e6 / time.as_secs_f64();
+    let (tus_mbps, direct_mbps) = (mbps(tus_time), mbps(direct_time));
+    let bound = 64 * MIB + part * (CONCURRENCY as u64 + 1);
+    let ratio = tus_mbps / direct_mbps;
+    println!("| Azure Blob upload of {mib} MiB to Azurite (blocks {PART_MIB} MiB × {CONCURRENCY}) | value |");
+    println!("| --- | --- |");
+    println!(
+        "| tus serve --storage azure, one PATCH | {tus_mbps:.1} MB/s ({:.1} s; server CPU {server_cpu:.1} s) |",
+        tus_time.as_secs_f64()
+    );
+    println!("| azure_storage_blob blocks, direct | {direct_mbps:.1} MB/s ({:.1} s) |", direct_time.as_secs_f64());
+    println!("| ratio (target ≥ 0.8) | {ratio:.2} {} |", if ratio >= 0.8 { "met" } else { "missed" });
+    println!(
+        "| server peak RSS (bound 64 MiB + block × (concurrency + 1) = {} MiB) | {:.1} MiB ({}; idle {:.1} MiB) |",
+        bound / MIB,
+        peak_rss as f64 / MIB as f64,
+        if peak_rss <= bound { "within" } else { "over" },
+        idle_rss as f64 / MIB as f64,
+    );
+    Ok(())
+}
+
+async fn direct_upload(
+    container: &BlobContainerClient,
+    name: &str,
+    pattern: &Pattern,
+    total: u64,
+    part: u64,
+) -> Result<(), Error> {
+    let blob = std::sync::Arc::new(container.blob_client(name).block_blob_client());
+    let mut tasks = JoinSet::new();
+    let mut ids = Vec::new();
+    let mut start = 0;
+    while start < total {
+        while tasks.len() >= CONCURRENCY {
+            tasks.join_next().await.ok_or("no task")???;
+        }
+        let len = part.min(total - start);
+        let bytes = collect_pattern(pattern, start, len);
+        let id = format!("{:06}", ids.len()).into_bytes();
+        ids.push(id.clone());
+        let blob = blob.clone();
+        tasks.spawn(async move {
+            blob.stage_block(&id, len, bytes.into(), None).await?;
+            Ok::<_, Error>(())
+        });
+        start += len;
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let list = BlockLookupList { latest: Some(ids), ..Default::default() };
+    blob.commit_block_list(list.try_into()?, None).await?;
+    Ok(())
+}
+
+/// Bytes `start..start + len` of an upload, in one buffer.
+fn collect_pattern(pattern: &Pattern, start: u64, len: u64) -> Bytes {
+    use http_body_util::BodyExt as _;
+    let body = pattern.body(start, len);
+    let collected = futures_executor_block(body.collect());
+    collected.map(|c| c.to_bytes()).unwrap_or_default()
+}
+
+/// Polls a future that never waits (a pattern body is always ready).
+fn futures_executor_block<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+async fn check_blob(container: &BlobContainerClient, name: &str, pattern: &Pattern, total: u64) -> Result<(), Error> {
+    let blob = container.blob_client(name);
+    for start in [0, total.saturating_sub(MIB)] {
+        let end = (start + MIB).min(total);
+        let options = BlobClientDownloadOptions { range: Some((start..end).into()), ..Default::default() };
+        let bytes = blob.download(Some(options)).await?.body.collect().await?;
+        if bytes.len() as u64 != end - start || !pattern.matches(start, &bytes) {
+            return Err(format!("{name}: wrong bytes at {start}").into());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! `tus serve --storage azure` on a real Azurite (scripts/azurite.sh, through
+//! AZURE_STORAGE_CONNECTION_STRING): upload, resume after a killed server, concatenation
+//! across two instances sharing one container, termination, and a missing container or a
+//! bad key failing at startup. Bytes are compared by SHA-256.
+
+mod common;
+
+use bytes::Bytes;
+use common::{KIB, TusServer, request, sha256, test_data};
+use http::Method;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use tus_azure::emulator::{ACCOUNT_KEY, Azurite};
+
+/// `tus serve --storage azure` on the emulator's `container` under `prefix`, with 64 KiB
+/// blocks so that the test uploads span several.
+fn serve(emulator: &Azurite, dir: &Path, container: &str, prefix: &str) -> TusServer {
+    serve_with(emulator, dir, container, prefix, &[])
+}
+
+fn serve_with(emulator: &Azurite, dir: &Path, container: &str, prefix: &str, extra: &[&str]) -> TusServer {
+    let mut command = common::cloud::azure_command(emulator, dir, container, prefix);
+    command.args(["--part-size", "64KiB"]).args(extra);
+    TusServer::spawn(command, dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `tus cleanup --storage azure` removes expired uploads (and their staged blocks) and
+/// leaves live uploads alone; --dry-run touches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_command_on_azure() {
+    let emulator = Azurite::start();
+    emulator.storage("sweep", |c| c).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Two servers on one container: one gives its uploads a second to live, one an hour;
+    // the janitors never run, so only the command removes anything.
+    let janitor_off = ["--janitor-interval", "1h"];
+    let short =
+        serve_with(&emulator, dir_a.path(), "sweep", "tus/", &[&["--expiration", "1s"][..], &janitor_off].concat());
+    let long =
+        serve_with(&emulator, dir_b.path(), "sweep", "tus/", &[&["--expiration", "1h"][..], &janitor_off].concat());
+    let data = test_data(100 * KIB, 9);
+    let expired = short.create(data.len() as u64).await;
+    assert_eq!(short.patch(&expired, 0, Bytes::copy_from_slice(&data[..70 * KIB])).await.status, 204);
+    let live = long.create(data.len() as u64).await;
+    assert_eq!(long.patch(&live, 0, Bytes::copy_from_slice(&data[..20 * KIB])).await.status, 204);
+    let expired_id = expired.rsplit('/').next().unwrap().to_owned();
+    let live_id = live.rsplit('/').next().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let dry = common::cloud::azure_cleanup(&emulator, "sweep", "tus/", &["--dry-run"]);
+    let out = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(out.contains(&format!("would remove {expired_id}")), "{out}");
+    assert!(!out.contains(&live_id), "{out}");
+
+    let real = common::cloud::azure_cleanup(&emulator, "sweep", "tus/", &[]);
+    let out = String::from_utf8_lossy(&real.stdout).into_owned();
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stderr));
+    assert!(out.contains(&format!("removed {expired_id}")), "{out}");
+    assert!(out.contains("removed 1 expired upload(s) from azure://sweep/tus/"), "{out}");
+    let head = request(long.addr, Method::HEAD, &expired, common::TUS, Bytes::new()).await.unwrap();
+    assert_eq!(head.status, 410, "the expired upload is a tombstone");
+    // A second sweep finds nothing: the tombstone is not listed as expired again.
+    let again = common::cloud::azure_cleanup(&emulator, "sweep", "tus/", &[]);
+    assert!(!String::from_utf8_lossy(&again.stdout).contains(&expired_id));
+
+    // The live upload stays and goes on.
+    assert_eq!(long.offset(&live).await, 20 * KIB as u64, "the live upload stays");
+    let response = long.patch(&live, 20 * KIB as u64, Bytes::copy_from_slice(&data[20 * KIB..])).await;
+    assert_eq!(response.status, 204, "{}", response.text());
+    assert_eq!(sha256(&long.download(&live).await), sha256(&data));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_resume_concatenate_terminate_on_azure() {
+    let emulator = Azurite::start();
+    emulator.storage("uploads", |c| c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(&emulator, dir.path(), "uploads", "tus/");
+    assert!(server.line.contains("(storage: azure://uploads/tus/)"), "{}", server.line);
+
+    // Half an upload, then the server is killed; a new one resumes from HEAD's offset.
+    let data = test_data(600 * KIB, 1);
+    let path = server.create(data.len() as u64).await;
+    let response = server.patch(&path, 0, Bytes::copy_from_slice(&data[..250 * KIB])).await;
+    assert_eq!(response.status, 204, "{}", response.text());
+    server.kill9();
+    let server = serve(&emulator, dir.path(), "uploads", "tus/");
+    assert_eq!(server.offset(&path).await, 250 * KIB as u64);
+    let response = server.patch(&path, 250 * KIB as u64, Bytes::copy_from_slice(&data[250 * KIB..])).await;
+    assert_eq!(response.status, 204, "{}", response.text());
+    assert_eq!(sha256(&server.download(&path).await), sha256(&data));
+
+    // A second instance on the same container: partials on each (one above a 64 KiB
+    // block, one below), the final on the second.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = serve(&emulator, other_dir.path(), "uploads", "tus/");
+    let a = test_data(100 * KIB, 2);
+    let b = test_data(30 * KIB, 3);
+    let pa = server.create_with(&[("Upload-Length", &a.len().to_string()), ("Upload-Concat", "partial")]).await;
+    let pb = other.create_with(&[("Upload-Length", &b.len().to_string()), ("Upload-Concat", "partial")]).await;
+    assert_eq!(other.patch(&pa, 0, Bytes::from(a.clone())).await.status, 204);
+    assert_eq!(server.patch(&pb, 0, Bytes::from(b.clone())).await.status, 204);
+    let final_path = other.create_with(&[("Upload-Concat", &format!("final;{pb} {pa}"))]).await;
+    let mut expected = b.clone();
+    expected.extend_from_slice(&a);
+    assert_eq!(sha256(&server.download(&final_path).await), sha256(&expected));
+
+    // Termination on one instance is seen by the other.
+    let response = request(server.addr, Method::DELETE, &path, common::TUS, Bytes::new()).await.unwrap();
+    assert_eq!(response.status, 204);
+    let head = request(other.addr, Method::HEAD, &path, common::TUS, Bytes::new()).await.unwrap();
+    assert_eq!(head.status, 410);
+    let id = path.rsplit('/').next().unwrap();
+    assert!(emulator.blob_names("uploads", &format!("tus/data/{id}")).await.is_empty(), "its bytes are deleted");
+}
+
+fn serve_output(emulator: &Azurite, dir: &Path, container: &str, connection: &str) -> std::process::Output {
+    Command::new(common::tus_bin())
+        .args(["serve", "--port", "0", "--storage", "azure", "--container", container, "--dir"])
+        .arg(dir)
+        .env("AZURE_STORAGE_CONNECTION_STRING", connection)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run tus on port {}: {e}", emulator.port()))
+}
+
+fn error_line(output: &std::process::Output) -> String {
+    assert!(!output.status.success(), "the server must not start");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("tus: ")).collect();
+    assert_eq!(lines.len(), 1, "one clear line: {stderr}");
+    lines[0].to_owned()
+}
+
+/// A missing container, a bad key or no connection string fails at startup with one clear line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_container_or_a_bad_key_fails_at_startup() {
+    let emulator = Azurite::start();
+    emulator.storage("present", |c| c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let line = error_line(&serve_output(&emulator, dir.path(), "nope", &emulator.connection_string()));
+    assert!(
+        line.contains("cannot use --storage azure: Azure configuration: the container \"nope\" does not exist"),
+        "{line}"
+    );
+    let bad_key = emulator.connection_string().replace(ACCOUNT_KEY, "YmFkIGtleQ==");
+    let line = error_line(&serve_output(&emulator, dir.path(), "present", &bad_key));
+    assert!(line.contains("cannot use --storage azure") && line.contains("refused"), "{line}");
+    let line = error_line(&serve_output(&emulator, dir.path(), "present", "AccountName=x"));
+    assert!(line.contains("no AccountKey"), "{line}");
+
+    let output = Command::new(common::tus_bin())
+        .args(["serve", "--port", "0", "--storage", "azure", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "--container is required with --storage azure");
+}
