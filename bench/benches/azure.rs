@@ -13,63 +13,21 @@
 use azure_storage_blob::BlobContainerClient;
 use azure_storage_blob::models::{BlobClientDownloadOptions, BlockLookupList};
 use bytes::Bytes;
-use http::{Method, StatusCode};
-use std::io::BufRead as _;
-use std::net::SocketAddr;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tus_azure::emulator::Azurite;
 use tus_bench::Error;
 use tus_bench::client::Connection;
+use tus_bench::cloud::{ServeChild, bench_main, id_of};
 use tus_bench::pattern::Pattern;
 
-/// Set in the child process that runs `tus serve`.
-const ROLE: &str = "TUS_BENCH_AZURE_SERVE";
 const MIB: u64 = 1 << 20;
 const PART_MIB: u64 = 8;
 const CONCURRENCY: usize = 4;
 
 fn main() -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    if std::env::var_os(ROLE).is_some() {
-        return runtime.block_on(serve());
-    }
-    match runtime.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("azure bench failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The child: `tus serve` with the flags after the program name; stops when stdin closes.
-async fn serve() -> ExitCode {
-    use clap::Parser as _;
-    let argv = ["tus".to_owned(), "serve".to_owned()].into_iter().chain(std::env::args().skip(1));
-    let Ok(tus_cli::Cli { command: tus_cli::Command::Serve(args) }) = tus_cli::Cli::try_parse_from(argv) else {
-        eprintln!("bad serve flags");
-        return ExitCode::FAILURE;
-    };
-    let server = match tus_cli::Server::bind(args).await {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("tus: error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("tus: serving {}", server.url());
-    let stdin_closed = async {
-        let _ = tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await;
-    };
-    match server.run(stdin_closed).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tus: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_main("azure", run)
 }
 
 async fn run() -> Result<(), Error> {
@@ -84,62 +42,29 @@ async fn run() -> Result<(), Error> {
 
     // Through tus serve.
     let dir = tempfile::tempdir()?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .env(ROLE, "1")
-        .env("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
-        .args(["--port", "0", "--storage", "azure", "--container", "bench", "--prefix", "tus/", "--dir"])
-        .arg(dir.path())
-        .args(["--part-size", &part.to_string(), "--part-concurrency", &CONCURRENCY.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let pid = child.id();
-    let mut lines = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
-    let url = lines.next().ok_or("the server exited")??;
-    let url = url.split_whitespace().nth(2).ok_or("no URL")?.to_owned();
-    let rest = url.trim_start_matches("http://");
-    let (authority, base) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let addr: SocketAddr = authority.parse()?;
+    let flags: Vec<String> = ["--storage", "azure", "--container", "bench", "--prefix", "tus/", "--part-size"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([part.to_string(), "--part-concurrency".to_owned(), CONCURRENCY.to_string()])
+        .collect();
+    let env = [("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())];
+    let server = ServeChild::spawn(dir.path(), &flags, &env)?;
+    let pid = server.pid;
     let idle_rss = tus_bench::procfs::peak_rss(pid)?;
     tus_bench::procfs::reset_peak_rss(pid)?;
 
-    let mut connection = Connection::open(addr).await?;
-    let create = connection
-        .request(Method::POST, base)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", total.to_string())
-        .body(pattern.empty())?;
-    let created = connection.send(create).await?;
-    if created.status != StatusCode::CREATED {
-        return Err(format!("POST answered {}", created.status).into());
-    }
-    let location = created.header("location").ok_or("no Location")?.to_owned();
-    let path = location.find("://").map_or(location.clone(), |at| {
-        let after = &location[at + 3..];
-        after[after.find('/').unwrap_or(after.len())..].to_owned()
-    });
+    let mut connection = Connection::open(server.addr).await?;
+    let path = server.create(&mut connection, &[("upload-length", total.to_string())]).await?;
     let cpu_before = tus_bench::procfs::cpu_seconds(pid)?;
     let started = Instant::now();
-    let patch = connection
-        .request(Method::PATCH, &path)
-        .header("tus-resumable", "1.0.0")
-        .header("content-type", "application/offset+octet-stream")
-        .header("upload-offset", "0")
-        .header("content-length", total.to_string())
-        .body(pattern.body(0, total))?;
-    let patched = connection.send(patch).await?;
+    server.patch(&mut connection, &path, &pattern, (0, total), &[]).await?;
     let tus_time = started.elapsed();
-    if patched.status != StatusCode::NO_CONTENT || patched.number("upload-offset") != Some(total) {
-        return Err(format!("PATCH answered {} {:?}", patched.status, patched.header("upload-offset")).into());
-    }
     let peak_rss = tus_bench::procfs::peak_rss(pid)?;
     let server_cpu = tus_bench::procfs::cpu_seconds(pid)? - cpu_before;
-    drop(child.stdin.take());
-    let _ = child.wait();
+    drop(server);
 
     // The blob is committed and holds the pattern (checked on its first and last MiB).
-    let id = path.rsplit('/').next().unwrap_or_default();
-    check_blob(&container, &format!("tus/data/{id}"), &pattern, total).await?;
+    check_blob(&container, &format!("tus/data/{}", id_of(&path)), &pattern, total).await?;
 
     // Directly: staged blocks of the same size and concurrency, one Put Block List.
     let started = Instant::now();

@@ -1,4 +1,4 @@
-//! What the cloud benchmarks (`--bench s3`, `--bench gcs`) share: `tus serve` in a child
+//! What the cloud benchmarks (`--bench s3`, `--bench gcs`, `--bench azure`) share: `tus serve` in a child
 //! process (the bench binary re-executed with [`SERVE_ROLE`] set, so its CPU time and peak
 //! RSS are the server's alone), and one upload through it.
 
