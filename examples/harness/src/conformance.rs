@@ -68,13 +68,52 @@ impl Launcher for ExampleApp {
     }
 
     async fn launch(&self, profile: Profile) -> Deployment {
-        assert!(
-            profile == Profile::default(),
-            "this check needs a server configured as {profile:?}; the example app runs tus-core's defaults"
-        );
-        let target = Target::new(&format!("http://{}/files", self.server.addr())).with_profile(profile);
-        Deployment::external(target)
+        defaults_deployment(&format!("http://{}/files", self.server.addr()), profile)
     }
+}
+
+/// A server the test started itself and reaches over HTTP, running tus-core's defaults
+/// (e.g. `tus serve` on a cloud emulator), as the suite's servers.
+pub struct RunningServer {
+    name: String,
+    endpoint: String,
+    /// What must live as long as the server: its process handle, its directory.
+    _keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl RunningServer {
+    /// The server at `endpoint` (e.g. `http://127.0.0.1:PORT/files`), named `name` in
+    /// messages; `keep` is dropped with it.
+    pub fn new(name: &str, endpoint: &str, keep: impl std::any::Any + Send + Sync) -> Self {
+        Self { name: name.to_owned(), endpoint: endpoint.to_owned(), _keep: Box::new(keep) }
+    }
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer").field("name", &self.name).field("endpoint", &self.endpoint).finish()
+    }
+}
+
+#[async_trait]
+impl Launcher for RunningServer {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn launch(&self, profile: Profile) -> Deployment {
+        defaults_deployment(&self.endpoint, profile)
+    }
+}
+
+/// The deployment at `endpoint`, which runs tus-core's defaults: a check that asks for
+/// another profile fails saying so.
+fn defaults_deployment(endpoint: &str, profile: Profile) -> Deployment {
+    assert!(
+        profile == Profile::default(),
+        "this check needs a server configured as {profile:?}; this server runs tus-core's defaults"
+    );
+    Deployment::external(Target::new(endpoint).with_profile(profile))
 }
 
 /// One `#[tokio::test]` per conformance check that runs against an example app: those of
@@ -84,10 +123,19 @@ impl Launcher for ExampleApp {
 /// ```ignore
 /// tus_example_harness::conformance_checks!(env!("CARGO_BIN_EXE_axum-app"));
 /// ```
+///
+/// `conformance_checks!(launcher: EXPR)` runs them on the [`Launcher`] that the future
+/// `EXPR` gives, made anew for each check (e.g. `tus serve` on a cloud emulator).
 #[macro_export]
 macro_rules! conformance_checks {
+    (launcher: $launcher:expr) => {
+        $crate::conformance_checks!(@checks $launcher);
+    };
     ($binary:expr) => {
-        $crate::conformance_checks!(@tests $binary;
+        $crate::conformance_checks!(@checks $crate::conformance::ExampleApp::start($binary));
+    };
+    (@checks $launcher:expr) => {
+        $crate::conformance_checks!(@tests $launcher;
             a1_version::a1_3_unsupported_version_patch_is_412_and_offset_unchanged,
             a1_version::a1_5_options_ignores_tus_resumable,
             a1_version::a1_6_tus_version_lists_1_0_0_first,
@@ -147,12 +195,12 @@ macro_rules! conformance_checks {
             a13_location::a13_1_location_is_relative_and_resolves,
         );
     };
-    (@tests $binary:expr; $($section:ident :: $check:ident),* $(,)?) => {
+    (@tests $launcher:expr; $($section:ident :: $check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                let app = $crate::conformance::ExampleApp::start($binary).await;
-                $crate::conformance::tus_conformance::checks::$section::$check(&app).await;
+                let launcher = $launcher.await;
+                $crate::conformance::tus_conformance::checks::$section::$check(&launcher).await;
             }
         )*
     };
