@@ -19,6 +19,8 @@ cargo fmt --all --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# --all-targets leaves out bench targets marked `bench = false` (the emulator benches).
+cargo clippy -p tus-bench --benches --all-features -- -D warnings
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet

@@ -14,12 +14,11 @@ use azure_storage_blob::BlobContainerClient;
 use azure_storage_blob::models::{BlobClientDownloadOptions, BlockLookupList};
 use bytes::Bytes;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::task::JoinSet;
 use tus_azure::emulator::Azurite;
 use tus_bench::Error;
-use tus_bench::client::Connection;
-use tus_bench::cloud::{ServeChild, bench_main, id_of};
+use tus_bench::cloud::{bench_main, id_of, print_comparison, upload_through_serve};
 use tus_bench::pattern::Pattern;
 
 const MIB: u64 = 1 << 20;
@@ -41,30 +40,16 @@ async fn run() -> Result<(), Error> {
     let pattern = Pattern::new();
 
     // Through tus serve.
-    let dir = tempfile::tempdir()?;
     let flags: Vec<String> = ["--storage", "azure", "--container", "bench", "--prefix", "tus/", "--part-size"]
         .into_iter()
         .map(str::to_owned)
         .chain([part.to_string(), "--part-concurrency".to_owned(), CONCURRENCY.to_string()])
         .collect();
     let env = [("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())];
-    let server = ServeChild::spawn(dir.path(), &flags, &env)?;
-    let pid = server.pid;
-    let idle_rss = tus_bench::procfs::peak_rss(pid)?;
-    tus_bench::procfs::reset_peak_rss(pid)?;
-
-    let mut connection = Connection::open(server.addr).await?;
-    let path = server.create(&mut connection, &[("upload-length", total.to_string())]).await?;
-    let cpu_before = tus_bench::procfs::cpu_seconds(pid)?;
-    let started = Instant::now();
-    server.patch(&mut connection, &path, &pattern, (0, total), &[]).await?;
-    let tus_time = started.elapsed();
-    let peak_rss = tus_bench::procfs::peak_rss(pid)?;
-    let server_cpu = tus_bench::procfs::cpu_seconds(pid)? - cpu_before;
-    drop(server);
+    let served = upload_through_serve(&flags, &env, &pattern, total).await?;
 
     // The blob is committed and holds the pattern (checked on its first and last MiB).
-    check_blob(&container, &format!("tus/data/{}", id_of(&path)), &pattern, total).await?;
+    check_blob(&container, &format!("tus/data/{}", id_of(&served.path)), &pattern, total).await?;
 
     // Directly: staged blocks of the same size and concurrency, one Put Block List.
     let started = Instant::now();
@@ -72,25 +57,12 @@ async fn run() -> Result<(), Error> {
     let direct_time = started.elapsed();
     check_blob(&container, "direct", &pattern, total).await?;
 
-    let mbps = |time: Duration| total as f64 / 1e6 / time.as_secs_f64();
-    let (tus_mbps, direct_mbps) = (mbps(tus_time), mbps(direct_time));
-    let bound = 64 * MIB + part * (CONCURRENCY as u64 + 1);
-    let ratio = tus_mbps / direct_mbps;
-    println!("| Azure Blob upload of {mib} MiB to Azurite (blocks {PART_MIB} MiB × {CONCURRENCY}) | value |");
-    println!("| --- | --- |");
-    println!(
-        "| tus serve --storage azure, one PATCH | {tus_mbps:.1} MB/s ({:.1} s; server CPU {server_cpu:.1} s) |",
-        tus_time.as_secs_f64()
+    let rows = (
+        &*format!("Azure Blob upload of {mib} MiB to Azurite (blocks {PART_MIB} MiB × {CONCURRENCY})"),
+        "tus serve --storage azure, one PATCH",
+        "azure_storage_blob blocks, direct",
     );
-    println!("| azure_storage_blob blocks, direct | {direct_mbps:.1} MB/s ({:.1} s) |", direct_time.as_secs_f64());
-    println!("| ratio (target ≥ 0.8) | {ratio:.2} {} |", if ratio >= 0.8 { "met" } else { "missed" });
-    println!(
-        "| server peak RSS (bound 64 MiB + block × (concurrency + 1) = {} MiB) | {:.1} MiB ({}; idle {:.1} MiB) |",
-        bound / MIB,
-        peak_rss as f64 / MIB as f64,
-        if peak_rss <= bound { "within" } else { "over" },
-        idle_rss as f64 / MIB as f64,
-    );
+    print_comparison(rows, total, &served, direct_time, (part, CONCURRENCY));
     Ok(())
 }
 

@@ -11,11 +11,10 @@
 
 use bytes::Bytes;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::task::JoinSet;
 use tus_bench::Error;
-use tus_bench::client::Connection;
-use tus_bench::cloud::{ServeChild, bench_main, id_of};
+use tus_bench::cloud::{bench_main, id_of, print_comparison, upload_through_serve};
 use tus_bench::pattern::Pattern;
 use tus_s3::aws_sdk_s3;
 use tus_s3::moto::Moto;
@@ -38,7 +37,6 @@ async fn run() -> Result<(), Error> {
     let pattern = Pattern::new();
 
     // Through tus serve.
-    let dir = tempfile::tempdir()?;
     let flags: Vec<String> = ["--storage", "s3", "--bucket", "bench", "--prefix", "tus/", "--part-size"]
         .into_iter()
         .map(str::to_owned)
@@ -50,23 +48,10 @@ async fn run() -> Result<(), Error> {
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
         ("AWS_REGION", "us-east-1".to_owned()),
     ];
-    let server = ServeChild::spawn(dir.path(), &flags, &env)?;
-    let pid = server.pid;
-    let idle_rss = tus_bench::procfs::peak_rss(pid)?;
-    tus_bench::procfs::reset_peak_rss(pid)?;
-
-    let mut connection = Connection::open(server.addr).await?;
-    let path = server.create(&mut connection, &[("upload-length", total.to_string())]).await?;
-    let cpu_before = tus_bench::procfs::cpu_seconds(pid)?;
-    let started = Instant::now();
-    server.patch(&mut connection, &path, &pattern, (0, total), &[]).await?;
-    let tus_time = started.elapsed();
-    let peak_rss = tus_bench::procfs::peak_rss(pid)?;
-    let server_cpu = tus_bench::procfs::cpu_seconds(pid)? - cpu_before;
-    drop(server);
+    let served = upload_through_serve(&flags, &env, &pattern, total).await?;
 
     // The object is complete and holds the pattern (checked on its first and last MiB).
-    check_object(&client, &format!("tus/{}", id_of(&path)), &pattern, total).await?;
+    check_object(&client, &format!("tus/{}", id_of(&served.path)), &pattern, total).await?;
 
     // Directly: one multipart upload, same part size and concurrency.
     let started = Instant::now();
@@ -74,25 +59,12 @@ async fn run() -> Result<(), Error> {
     let direct_time = started.elapsed();
     check_object(&client, "direct", &pattern, total).await?;
 
-    let mbps = |time: Duration| total as f64 / 1e6 / time.as_secs_f64();
-    let (tus_mbps, direct_mbps) = (mbps(tus_time), mbps(direct_time));
-    let bound = 64 * MIB + part * (CONCURRENCY as u64 + 1);
-    let ratio = tus_mbps / direct_mbps;
-    println!("| S3 upload of {mib} MiB to moto (parts {PART_MIB} MiB × {CONCURRENCY}) | value |");
-    println!("| --- | --- |");
-    println!(
-        "| tus serve --storage s3, one PATCH | {tus_mbps:.1} MB/s ({:.1} s; server CPU {server_cpu:.1} s) |",
-        tus_time.as_secs_f64()
+    let rows = (
+        &*format!("S3 upload of {mib} MiB to moto (parts {PART_MIB} MiB × {CONCURRENCY})"),
+        "tus serve --storage s3, one PATCH",
+        "aws-sdk-s3 multipart, direct",
     );
-    println!("| aws-sdk-s3 multipart, direct | {direct_mbps:.1} MB/s ({:.1} s) |", direct_time.as_secs_f64());
-    println!("| ratio (target ≥ 0.8) | {ratio:.2} {} |", if ratio >= 0.8 { "met" } else { "missed" });
-    println!(
-        "| server peak RSS (bound 64 MiB + part × (concurrency + 1) = {} MiB) | {:.1} MiB ({}; idle {:.1} MiB) |",
-        bound / MIB,
-        peak_rss as f64 / MIB as f64,
-        if peak_rss <= bound { "within" } else { "over" },
-        idle_rss as f64 / MIB as f64,
-    );
+    print_comparison(rows, total, &served, direct_time, (part, CONCURRENCY));
     Ok(())
 }
 

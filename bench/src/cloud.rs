@@ -154,3 +154,74 @@ impl Drop for ServeChild {
 pub fn id_of(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or_default()
 }
+
+/// What one upload through a `tus serve` child measured.
+#[derive(Debug)]
+pub struct ServedUpload {
+    /// The upload's URL path.
+    pub path: String,
+    /// From the first byte of the PATCH to its answer.
+    pub time: std::time::Duration,
+    /// The server's CPU time over the PATCH, in seconds.
+    pub server_cpu: f64,
+    /// The server's peak RSS during the PATCH, in bytes.
+    pub peak_rss: u64,
+    /// The server's peak RSS before the upload, in bytes.
+    pub idle_rss: u64,
+}
+
+/// Starts `tus serve` on a cloud backend (`flags`, `env`) and uploads the pattern's first
+/// `total` bytes as one POST and one streaming PATCH; stops the server.
+pub async fn upload_through_serve(
+    flags: &[String],
+    env: &[(&str, String)],
+    pattern: &Pattern,
+    total: u64,
+) -> Result<ServedUpload, Error> {
+    let dir = tempfile::tempdir()?;
+    let server = ServeChild::spawn(dir.path(), flags, env)?;
+    let pid = server.pid;
+    let idle_rss = crate::procfs::peak_rss(pid)?;
+    crate::procfs::reset_peak_rss(pid)?;
+    let mut connection = Connection::open(server.addr).await?;
+    let path = server.create(&mut connection, &[("upload-length", total.to_string())]).await?;
+    let cpu_before = crate::procfs::cpu_seconds(pid)?;
+    let started = std::time::Instant::now();
+    server.patch(&mut connection, &path, pattern, (0, total), &[]).await?;
+    let time = started.elapsed();
+    let peak_rss = crate::procfs::peak_rss(pid)?;
+    let server_cpu = crate::procfs::cpu_seconds(pid)? - cpu_before;
+    Ok(ServedUpload { path, time, server_cpu, peak_rss, idle_rss })
+}
+
+/// Prints the comparison table of a cloud benchmark: `title` heads it, `tus_row` and
+/// `direct_row` name its rows; the memory bound is 64 MiB + `part` × (`concurrency` + 1).
+pub fn print_comparison(
+    (title, tus_row, direct_row): (&str, &str, &str),
+    total: u64,
+    served: &ServedUpload,
+    direct: std::time::Duration,
+    (part, concurrency): (u64, usize),
+) {
+    const MIB: u64 = 1 << 20;
+    let mbps = |time: std::time::Duration| total as f64 / 1e6 / time.as_secs_f64();
+    let (tus_mbps, direct_mbps) = (mbps(served.time), mbps(direct));
+    let bound = 64 * MIB + part * (concurrency as u64 + 1);
+    let ratio = tus_mbps / direct_mbps;
+    println!("| {title} | value |");
+    println!("| --- | --- |");
+    println!(
+        "| {tus_row} | {tus_mbps:.1} MB/s ({:.1} s; server CPU {:.1} s) |",
+        served.time.as_secs_f64(),
+        served.server_cpu
+    );
+    println!("| {direct_row} | {direct_mbps:.1} MB/s ({:.1} s) |", direct.as_secs_f64());
+    println!("| ratio (target ≥ 0.8) | {ratio:.2} {} |", if ratio >= 0.8 { "met" } else { "missed" });
+    println!(
+        "| server peak RSS (bound 64 MiB + part × (concurrency + 1) = {} MiB) | {:.1} MiB ({}; idle {:.1} MiB) |",
+        bound / MIB,
+        served.peak_rss as f64 / MIB as f64,
+        if served.peak_rss <= bound { "within" } else { "over" },
+        served.idle_rss as f64 / MIB as f64,
+    );
+}
