@@ -6,6 +6,7 @@
 mod common;
 
 use bytes::Bytes;
+use common::redis::RedisServer;
 use common::{KIB, TusServer, request, sha256, test_data};
 use http::Method;
 use std::path::Path;
@@ -39,15 +40,19 @@ async fn upload_resume_concatenate_terminate_on_gcs() {
     let response = server.patch(&path, 0, Bytes::copy_from_slice(&data[..250 * KIB])).await;
     assert_eq!(response.status, 204, "{}", response.text());
     server.kill9();
-    let server = serve(&emulator, dir.path(), "uploads", "tus/");
+    // From here on the instances share upload locks through a real Redis.
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let lock = ["--lock", "redis", "--redis-url", url.as_str()];
+    let server = serve_with(&emulator, dir.path(), "uploads", "tus/", &lock);
     assert_eq!(server.offset(&path).await, 250 * KIB as u64);
     let response = server.patch(&path, 250 * KIB as u64, Bytes::copy_from_slice(&data[250 * KIB..])).await;
     assert_eq!(response.status, 204, "{}", response.text());
     assert_eq!(sha256(&server.download(&path).await), sha256(&data));
 
-    // A second instance on the same bucket: partials on each, the final on the second.
+    // A second instance on the same bucket (and Redis): partials on each, the final on the second.
     let other_dir = tempfile::tempdir().unwrap();
-    let other = serve(&emulator, other_dir.path(), "uploads", "tus/");
+    let other = serve_with(&emulator, other_dir.path(), "uploads", "tus/", &lock);
     let a = test_data(100 * KIB, 2);
     let b = test_data(30 * KIB, 3);
     let pa = server.create_with(&[("Upload-Length", &a.len().to_string()), ("Upload-Concat", "partial")]).await;
