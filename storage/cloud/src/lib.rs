@@ -18,4 +18,4 @@ pub mod record;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 
-pub use record::{BackendFields, ConcatRole, CorruptRecord, UploadRecord};
+pub use record::{BackendFields, ConcatRole, CorruptRecord, ListingKeys, UploadRecord};

@@ -19,9 +19,20 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tus_core::{Concat, Metadata, NewUpload, StorageError, UploadId, UploadInfo};
+
+/// The names a backend gives the listing metadata of its info objects
+/// ([`UploadRecord::listing_metadata`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ListingKeys {
+    /// The key holding a live, unfinished upload's expiry in ms since the epoch.
+    pub expires_ms: &'static str,
+    /// The key present on live, unfinished final uploads.
+    pub waiting_final: &'static str,
+}
 
 /// The fields a backend adds to the [`UploadRecord`], flattened into its JSON object.
 ///
@@ -175,6 +186,24 @@ impl<B> UploadRecord<B> {
         if let Some(at) = at {
             self.expires_at_ms = Some(millis(at));
         }
+    }
+
+    /// The custom metadata the info object carries so that a listing finds expired
+    /// uploads and waiting finals without reading each record: on a live, unfinished
+    /// upload, its expiry (ms since the epoch) under `keys.expires_ms`, and `"1"` under
+    /// `keys.waiting_final` when it is a final upload. Each backend names the keys as its
+    /// store allows.
+    pub fn listing_metadata(&self, keys: &ListingKeys) -> HashMap<String, String> {
+        let mut metadata = HashMap::new();
+        if !self.removed && !self.is_complete() {
+            if let Some(ms) = self.expires_at_ms {
+                metadata.insert(keys.expires_ms.to_owned(), ms.to_string());
+            }
+            if matches!(self.concat, Some(ConcatRole::Final(_))) {
+                metadata.insert(keys.waiting_final.to_owned(), "1".to_owned());
+            }
+        }
+        metadata
     }
 
     /// Whether this is a live, unfinished final upload naming `partial`.

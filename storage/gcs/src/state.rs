@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use tus_cloud::{BackendFields, ConcatRole, UploadRecord};
+use tus_cloud::{BackendFields, ListingKeys, UploadRecord};
 
 /// Custom metadata key of the info object: the expiry (ms since the epoch) of a live,
 /// unfinished upload, so that the janitor's listing needs no read per upload.
@@ -51,16 +51,7 @@ impl PartState {
     }
 }
 
-/// The custom metadata of the info object, for listings.
+/// The listing metadata of the info object ([`UploadRecord::listing_metadata`]).
 pub(crate) fn object_metadata(state: &UploadState) -> HashMap<String, String> {
-    let mut metadata = HashMap::new();
-    if !state.removed && !state.is_complete() {
-        if let Some(ms) = state.expires_at_ms {
-            metadata.insert(META_EXPIRES.to_owned(), ms.to_string());
-        }
-        if matches!(state.concat, Some(ConcatRole::Final(_))) {
-            metadata.insert(META_WAITING_FINAL.to_owned(), "1".to_owned());
-        }
-    }
-    metadata
+    state.listing_metadata(&ListingKeys { expires_ms: META_EXPIRES, waiting_final: META_WAITING_FINAL })
 }
