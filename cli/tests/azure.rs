@@ -6,7 +6,6 @@
 mod common;
 
 use bytes::Bytes;
-use common::redis::RedisServer;
 use common::{KIB, TusServer, request, sha256, test_data};
 use http::Method;
 use std::path::Path;
@@ -14,12 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 use tus_azure::emulator::{ACCOUNT_KEY, Azurite};
 
-/// `tus serve --storage azure` on the emulator's `container` under `prefix`, with 64 KiB
-/// blocks so that the test uploads span several.
-fn serve(emulator: &Azurite, dir: &Path, container: &str, prefix: &str) -> TusServer {
-    serve_with(emulator, dir, container, prefix, &[])
-}
-
+/// `tus serve --storage azure` on the emulator's `container` under `prefix` with `extra`
+/// flags, and 64 KiB blocks so that the test uploads span several.
 fn serve_with(emulator: &Azurite, dir: &Path, container: &str, prefix: &str, extra: &[&str]) -> TusServer {
     let mut command = common::cloud::azure_command(emulator, dir, container, prefix);
     command.args(["--part-size", "64KiB"]).args(extra);
@@ -77,48 +72,12 @@ async fn cleanup_command_on_azure() {
 async fn upload_resume_concatenate_terminate_on_azure() {
     let emulator = Azurite::start();
     emulator.storage("uploads", |c| c).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = serve(&emulator, dir.path(), "uploads", "tus/");
-    assert!(server.line.contains("(storage: azure://uploads/tus/)"), "{}", server.line);
-
-    // Half an upload, then the server is killed; a new one resumes from HEAD's offset.
-    let data = test_data(600 * KIB, 1);
-    let path = server.create(data.len() as u64).await;
-    let response = server.patch(&path, 0, Bytes::copy_from_slice(&data[..250 * KIB])).await;
-    assert_eq!(response.status, 204, "{}", response.text());
-    server.kill9();
-    // From here on the instances share upload locks through a real Redis.
-    let redis = RedisServer::start();
-    let url = redis.url();
-    let lock = ["--lock", "redis", "--redis-url", url.as_str()];
-    let server = serve_with(&emulator, dir.path(), "uploads", "tus/", &lock);
-    assert_eq!(server.offset(&path).await, 250 * KIB as u64);
-    let response = server.patch(&path, 250 * KIB as u64, Bytes::copy_from_slice(&data[250 * KIB..])).await;
-    assert_eq!(response.status, 204, "{}", response.text());
-    assert_eq!(sha256(&server.download(&path).await), sha256(&data));
-
-    // A second instance on the same container (and Redis): partials on each (one above a 64 KiB
-    // block, one below), the final on the second.
-    let other_dir = tempfile::tempdir().unwrap();
-    let other = serve_with(&emulator, other_dir.path(), "uploads", "tus/", &lock);
-    let a = test_data(100 * KIB, 2);
-    let b = test_data(30 * KIB, 3);
-    let pa = server.create_with(&[("Upload-Length", &a.len().to_string()), ("Upload-Concat", "partial")]).await;
-    let pb = other.create_with(&[("Upload-Length", &b.len().to_string()), ("Upload-Concat", "partial")]).await;
-    assert_eq!(other.patch(&pa, 0, Bytes::from(a.clone())).await.status, 204);
-    assert_eq!(server.patch(&pb, 0, Bytes::from(b.clone())).await.status, 204);
-    let final_path = other.create_with(&[("Upload-Concat", &format!("final;{pb} {pa}"))]).await;
-    let mut expected = b.clone();
-    expected.extend_from_slice(&a);
-    assert_eq!(sha256(&server.download(&final_path).await), sha256(&expected));
-
-    // Termination on one instance is seen by the other.
-    let response = request(server.addr, Method::DELETE, &path, common::TUS, Bytes::new()).await.unwrap();
-    assert_eq!(response.status, 204);
-    let head = request(other.addr, Method::HEAD, &path, common::TUS, Bytes::new()).await.unwrap();
-    assert_eq!(head.status, 410);
-    let id = path.rsplit('/').next().unwrap();
-    assert!(emulator.blob_names("uploads", &format!("tus/data/{id}")).await.is_empty(), "its bytes are deleted");
+    common::cloud::upload_resume_concatenate_terminate(
+        |dir, extra| serve_with(&emulator, dir, "uploads", "tus/", extra),
+        "azure://uploads/tus/",
+        async |id| emulator.blob_names("uploads", &format!("tus/data/{id}")).await.is_empty(),
+    )
+    .await;
 }
 
 fn serve_output(emulator: &Azurite, dir: &Path, container: &str, connection: &str) -> std::process::Output {

@@ -102,3 +102,62 @@ fn run(mut command: Command) -> Output {
     }
     child.wait_with_output().expect("the child's output")
 }
+
+/// The story every cloud backend's `tus serve` test tells, on servers `serve(dir, extra
+/// flags)` starts on one bucket/container under `tus/`: half an upload, the server killed
+/// with `kill -9`, a new one resuming from HEAD's offset; then two instances sharing upload
+/// locks through a real Redis: partials created and written across both (100 KiB and
+/// 30 KiB), the final on the second, byte-exact; termination on one seen as 410 on the
+/// other, and `data_gone(id)` confirming the store no longer holds the bytes. The start
+/// line must name `place` (e.g. `gs://uploads/tus/`).
+pub async fn upload_resume_concatenate_terminate(
+    serve: impl Fn(&Path, &[&str]) -> super::TusServer,
+    place: &str,
+    data_gone: impl AsyncFn(&str) -> bool,
+) {
+    use super::{KIB, TUS, redis::RedisServer, request, sha256, test_data};
+    use bytes::Bytes;
+    use http::Method;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path(), &[]);
+    assert!(server.line.contains(&format!("(storage: {place})")), "{}", server.line);
+
+    // Half an upload, then the server is killed; a new one resumes from HEAD's offset.
+    let data = test_data(600 * KIB, 1);
+    let path = server.create(data.len() as u64).await;
+    let response = server.patch(&path, 0, Bytes::copy_from_slice(&data[..250 * KIB])).await;
+    assert_eq!(response.status, 204, "{}", response.text());
+    server.kill9();
+    // From here on the instances share upload locks through a real Redis.
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let lock = ["--lock", "redis", "--redis-url", url.as_str()];
+    let server = serve(dir.path(), &lock);
+    assert_eq!(server.offset(&path).await, 250 * KIB as u64);
+    let response = server.patch(&path, 250 * KIB as u64, Bytes::copy_from_slice(&data[250 * KIB..])).await;
+    assert_eq!(response.status, 204, "{}", response.text());
+    assert_eq!(sha256(&server.download(&path).await), sha256(&data));
+
+    // A second instance on the same store (and Redis): partials on each, the final on the second.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = serve(other_dir.path(), &lock);
+    let a = test_data(100 * KIB, 2);
+    let b = test_data(30 * KIB, 3);
+    let pa = server.create_with(&[("Upload-Length", &a.len().to_string()), ("Upload-Concat", "partial")]).await;
+    let pb = other.create_with(&[("Upload-Length", &b.len().to_string()), ("Upload-Concat", "partial")]).await;
+    assert_eq!(other.patch(&pa, 0, Bytes::from(a.clone())).await.status, 204);
+    assert_eq!(server.patch(&pb, 0, Bytes::from(b.clone())).await.status, 204);
+    let final_path = other.create_with(&[("Upload-Concat", &format!("final;{pb} {pa}"))]).await;
+    let mut expected = b.clone();
+    expected.extend_from_slice(&a);
+    assert_eq!(sha256(&server.download(&final_path).await), sha256(&expected));
+
+    // Termination on one instance is seen by the other.
+    let response = request(server.addr, Method::DELETE, &path, TUS, Bytes::new()).await.unwrap();
+    assert_eq!(response.status, 204);
+    let head = request(other.addr, Method::HEAD, &path, TUS, Bytes::new()).await.unwrap();
+    assert_eq!(head.status, 410);
+    let id = path.rsplit('/').next().unwrap();
+    assert!(data_gone(id).await, "the bytes of a terminated upload are deleted");
+}
