@@ -21,6 +21,7 @@
 mod args;
 mod cleanup;
 mod hooks;
+mod linger;
 mod ops;
 mod server;
 mod transfer;

@@ -2,6 +2,7 @@
 
 use crate::args::{ExpirationMode, LockArg, ServeArgs};
 use crate::hooks::ServerHooks;
+use crate::linger::LingeringStream;
 use crate::ops::{Ops, Router};
 use crate::{CliError, open_serve_storage, server_url};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -204,8 +205,8 @@ fn serve_connection(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
-    let connection = builder.serve_connection(TokioIo::new(stream), service.clone()).into_owned();
-    let connection = graceful.watch(connection);
+    let io = TokioIo::new(LingeringStream::new(stream));
+    let connection = graceful.watch(builder.serve_connection(io, service.clone()).into_owned());
     connections.spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
