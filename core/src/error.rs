@@ -45,6 +45,8 @@ pub enum TusError {
         /// The upload's length.
         length: u64,
     },
+    /// The storage backend cannot hold the upload this way, e.g. too many pieces (413).
+    StorageLimitExceeded(String),
     /// The upload would be larger than the server's maximum (413).
     MaxSizeExceeded {
         /// The server's maximum upload size.
@@ -123,7 +125,9 @@ impl TusError {
             | Self::BrokenBody(_)
             | Self::UploadNotFinished => StatusCode::BAD_REQUEST,
             Self::MismatchedOffset { .. } => StatusCode::CONFLICT,
-            Self::UploadSizeExceeded { .. } | Self::MaxSizeExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UploadSizeExceeded { .. } | Self::MaxSizeExceeded { .. } | Self::StorageLimitExceeded(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Self::ChecksumMismatch => CHECKSUM_MISMATCH,
             Self::Locked | Self::Interrupted => StatusCode::LOCKED,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -156,6 +160,7 @@ impl TusError {
             Self::MismatchedOffset { .. } => "ERR_MISMATCHED_OFFSET",
             Self::UploadSizeExceeded { .. } => "ERR_UPLOAD_SIZE_EXCEEDED",
             Self::MaxSizeExceeded { .. } => "ERR_MAX_SIZE_EXCEEDED",
+            Self::StorageLimitExceeded(_) => "ERR_STORAGE_LIMIT_EXCEEDED",
             Self::LengthAlreadySet => "ERR_INVALID_UPLOAD_LENGTH_CHANGE",
             Self::ChecksumMismatch => "ERR_CHECKSUM_MISMATCH",
             Self::UnsupportedChecksumAlgorithm(_) => "ERR_UNSUPPORTED_CHECKSUM_ALGORITHM",
@@ -209,6 +214,7 @@ impl fmt::Display for TusError {
                 write!(f, "the data goes past the upload's length of {length} bytes")
             }
             Self::MaxSizeExceeded { max } => write!(f, "the upload is larger than the maximum of {max} bytes"),
+            Self::StorageLimitExceeded(why) => write!(f, "the storage cannot hold the upload this way: {why}"),
             Self::LengthAlreadySet => f.write_str("Upload-Length is already set and cannot change"),
             Self::ChecksumMismatch => f.write_str("the data does not match Upload-Checksum; nothing was stored"),
             Self::UnsupportedChecksumAlgorithm(a) => write!(f, "unsupported checksum algorithm {a:?}"),
@@ -258,6 +264,9 @@ pub enum StorageError {
     },
     /// The upload's length is already set.
     LengthAlreadySet,
+    /// The operation would exceed a limit of the backend itself (e.g. Azure's 50,000 blocks
+    /// per blob), whatever the server's configuration; the client cannot go on this way.
+    LimitExceeded(String),
     /// The operation is not supported by this backend.
     NotSupported(&'static str),
     /// The backend cannot be reached right now; the client may retry.
@@ -283,6 +292,7 @@ impl fmt::Display for StorageError {
             Self::AlreadyExists => f.write_str("an upload with this id exists already"),
             Self::OffsetMismatch { actual } => write!(f, "offset changed concurrently (now {actual})"),
             Self::LengthAlreadySet => f.write_str("upload length already set"),
+            Self::LimitExceeded(why) => write!(f, "storage limit exceeded: {why}"),
             Self::NotSupported(what) => write!(f, "not supported by this storage: {what}"),
             Self::Unavailable(e) => write!(f, "storage unavailable: {e}"),
             Self::Io(e) => write!(f, "storage i/o error: {e}"),
@@ -314,6 +324,7 @@ impl From<StorageError> for TusError {
             StorageError::Gone => Self::Gone,
             StorageError::OffsetMismatch { actual } => Self::MismatchedOffset { expected: actual, given: u64::MAX },
             StorageError::LengthAlreadySet => Self::LengthAlreadySet,
+            StorageError::LimitExceeded(why) => Self::StorageLimitExceeded(why),
             StorageError::NotSupported(what) => Self::Disabled(what),
             StorageError::Unavailable(e) => Self::Unavailable(e.to_string()),
             other => Self::Internal(other.to_string()),
@@ -330,6 +341,10 @@ mod tests {
         assert_eq!(TusError::ChecksumMismatch.status().as_u16(), 460);
         assert_eq!(TusError::Locked.status(), StatusCode::LOCKED);
         assert_eq!(TusError::Locked.retry_after(), Some(1));
+        let limit = TusError::from(StorageError::LimitExceeded("50,000 blocks".into()));
+        assert_eq!(limit.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(limit.code(), "ERR_STORAGE_LIMIT_EXCEEDED");
+        assert!(limit.to_string().ends_with("50,000 blocks"), "{limit}");
         assert_eq!(TusError::UnsupportedVersion.status(), StatusCode::PRECONDITION_FAILED);
         assert_eq!(
             TusError::InvalidHeader { header: "Upload-Offset", reason: String::new() }.code(),

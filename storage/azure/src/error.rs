@@ -103,7 +103,22 @@ impl From<AzureError> for StorageError {
             AzureError::Service { status: Some(status), .. } if *status == 429 || *status >= 500 => {
                 StorageError::Unavailable(Box::new(e))
             }
+            // Retrying cannot help: the client learns why (413), not "internal error".
+            AzureError::Limit(why) => StorageError::LimitExceeded(format!("Azure: {why}")),
             _ => StorageError::Other(Box::new(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_azure_limit_is_a_storage_limit_not_an_internal_error() {
+        let limit = StorageError::from(AzureError::Limit("data/x would need more than 50000 blocks".into()));
+        assert!(matches!(&limit, StorageError::LimitExceeded(why) if why.contains("50000 blocks")), "{limit:?}");
+        let status = tus_core::TusError::from(limit).status();
+        assert_eq!(status.as_u16(), 413);
     }
 }
