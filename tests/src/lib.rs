@@ -10,6 +10,7 @@
 //!   `Expect: 100-continue` and byte-exact reads.
 //! - [`server::spawn`] serves a [`tus_core::TusLayer`] in-process, standalone or
 //!   wrapped around an inner application ([`Mode`]).
+//! - [`ServedLayer`] serves a layer with the requests a storage's own HTTP tests repeat.
 //! - [`Launcher`] starts configured servers; [`InProcess`] does it over a [`Backend`].
 //!
 //! The test runner `tests/conformance.rs` runs every check for each backend and mode.
@@ -33,9 +34,11 @@ pub mod checks;
 pub mod client;
 mod deploy;
 pub mod digest;
+mod served;
 pub mod server;
 mod target;
 
 pub use deploy::{Backend, Deployment, Event, EventKind, EventLog, InProcess, Launcher};
+pub use served::ServedLayer;
 pub use server::{Mode, RunningServer, spawn};
 pub use target::{CorsProfile, DENY_HEADER, HookProfile, IdScheme, Profile, Refusal, StorageSupport, Target};

@@ -1,13 +1,13 @@
 //! `AzureStorage` behind the tus service over real HTTP (the service of tus-core, served on
-//! 127.0.0.1 by the conformance suite's server, requests by reqwest), on Azurite: upload
+//! 127.0.0.1 by the conformance suite's `ServedLayer`), on Azurite: upload
 //! and download, resume after the server was stopped mid-PATCH, checksum rollback,
 //! deferred length, concatenation, termination, expiry, and two servers sharing a container.
 
 use bytes::Bytes;
+use http::Method;
 use std::time::Duration;
-use tus_azure::AzureStorage;
 use tus_azure::emulator::Azurite;
-use tus_conformance::{Mode, RunningServer, spawn};
+use tus_conformance::ServedLayer;
 use tus_core::{Expiration, TusLayer};
 
 const CONTAINER: &str = "azure-http";
@@ -16,75 +16,6 @@ const BLOCK: u64 = 64 * 1024;
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8).collect()
-}
-
-struct Server {
-    running: RunningServer,
-    layer: TusLayer,
-    http: reqwest::Client,
-}
-
-impl Server {
-    async fn start(storage: AzureStorage, configure: impl FnOnce(TusLayer) -> TusLayer) -> Self {
-        let layer = configure(TusLayer::new(storage));
-        let running = spawn(layer.clone(), Mode::Standalone).await;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { running, layer, http }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.running.origin())
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, self.url(path)).header("Tus-Resumable", "1.0.0")
-    }
-
-    /// POST; returns the upload's path.
-    async fn create(&self, headers: &[(&str, String)]) -> String {
-        let mut request = self.request(reqwest::Method::POST, "/files");
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let answer = request.send().await.unwrap();
-        assert_eq!(answer.status(), 201, "POST: {}", answer.text().await.unwrap_or_default());
-        answer.headers()["location"].to_str().unwrap().to_owned()
-    }
-
-    async fn patch(&self, path: &str, offset: u64, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.request(reqwest::Method::PATCH, path)
-            .header("Content-Type", "application/offset+octet-stream")
-            .header("Upload-Offset", offset.to_string())
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn patch_ok(&self, path: &str, offset: u64, bytes: &[u8]) -> u64 {
-        let answer = self.patch(path, offset, bytes.to_vec()).await;
-        assert_eq!(answer.status(), 204, "PATCH {path} at {offset}: {}", answer.text().await.unwrap_or_default());
-        answer.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
-    }
-
-    async fn head(&self, path: &str) -> reqwest::Response {
-        self.request(reqwest::Method::HEAD, path).send().await.unwrap()
-    }
-
-    async fn offset(&self, path: &str) -> u64 {
-        let answer = self.head(path).await;
-        assert_eq!(answer.status(), 200, "HEAD {path}");
-        answer.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
-    }
-
-    async fn download(&self, path: &str, range: Option<&str>) -> (u16, Bytes) {
-        let mut request = self.http.get(self.url(path));
-        if let Some(range) = range {
-            request = request.header("Range", range);
-        }
-        let answer = request.send().await.unwrap();
-        (answer.status().as_u16(), answer.bytes().await.unwrap())
-    }
 }
 
 /// The committed blobs of the upload at `path` (its info blob, and its data blob once complete).
@@ -100,7 +31,9 @@ async fn blobs_of(emulator: &Azurite, prefix: &str, path: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_download_checksum_rollback_and_deferred_length() {
     let emulator = Azurite::start();
-    let server = Server::start(emulator.storage(CONTAINER, |c| c.prefix("a/").block_size(BLOCK)).await, |l| l).await;
+    let server =
+        ServedLayer::start(TusLayer::new(emulator.storage(CONTAINER, |c| c.prefix("a/").block_size(BLOCK)).await))
+            .await;
     let bytes = data(300 * 1024, 3);
 
     let path = server.create(&[("Upload-Length", bytes.len().to_string())]).await;
@@ -108,15 +41,14 @@ async fn upload_download_checksum_rollback_and_deferred_length() {
 
     // A checksummed PATCH whose digest is wrong: 460, nothing recorded.
     let answer = server
-        .request(reqwest::Method::PATCH, &path)
+        .request(Method::PATCH, &path)
         .header("Content-Type", "application/offset+octet-stream")
         .header("Upload-Offset", "102400")
         .header("Upload-Checksum", "sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
         .body(bytes[100 * 1024..200 * 1024].to_vec())
         .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 460);
+        .await;
+    assert_eq!(answer.status, 460);
     assert_eq!(server.offset(&path).await, 100 * 1024, "a failed checksum stores nothing");
     let id = path.rsplit('/').next().unwrap();
     assert_eq!(blobs_of(&emulator, "a/", &path).await, vec![format!("a/info/{id}")], "staged blocks are invisible");
@@ -133,16 +65,15 @@ async fn upload_download_checksum_rollback_and_deferred_length() {
     let path = server.create(&[("Upload-Defer-Length", "1".into())]).await;
     server.patch_ok(&path, 0, b"hello ").await;
     let answer = server
-        .request(reqwest::Method::PATCH, &path)
+        .request(Method::PATCH, &path)
         .header("Content-Type", "application/offset+octet-stream")
         .header("Upload-Offset", "6")
         .header("Upload-Length", "11")
         .body("world")
         .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 204);
-    assert_eq!(server.head(&path).await.headers()["upload-length"], "11");
+        .await;
+    assert_eq!(answer.status, 204);
+    assert_eq!(server.head(&path).await.header("upload-length"), Some("11"));
     assert_eq!(server.download(&path, None).await, (200, Bytes::from_static(b"hello world")));
 }
 
@@ -150,44 +81,23 @@ async fn upload_download_checksum_rollback_and_deferred_length() {
 async fn an_upload_resumes_on_a_new_server_after_a_patch_was_cut_off() {
     let emulator = Azurite::start();
     let bytes = data(2 << 20, 5);
-    let first = Server::start(
+    let first = ServedLayer::start(TusLayer::new(
         emulator.storage(CONTAINER, |c| c.prefix("r/").block_size(BLOCK).checkpoint_bytes(256 * 1024)).await,
-        |l| l,
-    )
+    ))
     .await;
     let path = first.create(&[("Upload-Length", bytes.len().to_string())]).await;
 
-    // A PATCH body that sends 1 MiB, then breaks (the client's connection drops).
+    // A PATCH body that sends 1 MiB, then breaks (the client's connection drops); the
+    // server stores what arrived before the break.
     let sent = 1 << 20;
-    let head: Vec<Result<Bytes, std::io::Error>> = bytes[..sent]
-        .chunks(64 * 1024)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .chain([Err(std::io::Error::other("client gone"))])
-        .collect();
-    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(head));
-    let cut = first
-        .request(reqwest::Method::PATCH, &path)
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", "0")
-        .body(body)
-        .send()
-        .await;
-    assert!(cut.is_err(), "the cut-off PATCH must fail on the client side");
-    // The server stores what arrived before the break; wait until it has committed.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut offset = first.offset(&path).await;
-    while offset == 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        offset = first.offset(&path).await;
-    }
+    let offset = first.patch_cut_off(&path, 0, &bytes[..sent], None).await;
     assert!(offset > 0 && offset <= sent as u64, "offset after the cut: {offset}");
-    assert!(first.running.shutdown(Duration::from_secs(10)).await);
+    assert!(first.shutdown(Duration::from_secs(10)).await);
 
     // A new process (new storage, new server) on the same bucket resumes from HEAD's offset.
-    let second = Server::start(
+    let second = ServedLayer::start(TusLayer::new(
         emulator.storage(CONTAINER, |c| c.prefix("r/").block_size(BLOCK).checkpoint_bytes(256 * 1024)).await,
-        |l| l,
-    )
+    ))
     .await;
     let offset = second.offset(&path).await;
     assert!(offset > 0 && offset <= sent as u64, "offset seen by the new server: {offset}");
@@ -200,8 +110,12 @@ async fn an_upload_resumes_on_a_new_server_after_a_patch_was_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concatenation_termination_and_two_servers_on_one_container() {
     let emulator = Azurite::start();
-    let one = Server::start(emulator.storage(CONTAINER, |c| c.prefix("c/").block_size(BLOCK)).await, |l| l).await;
-    let two = Server::start(emulator.storage(CONTAINER, |c| c.prefix("c/").block_size(BLOCK)).await, |l| l).await;
+    let one =
+        ServedLayer::start(TusLayer::new(emulator.storage(CONTAINER, |c| c.prefix("c/").block_size(BLOCK)).await))
+            .await;
+    let two =
+        ServedLayer::start(TusLayer::new(emulator.storage(CONTAINER, |c| c.prefix("c/").block_size(BLOCK)).await))
+            .await;
     let a = data(40 * 1024, 1);
     let b = data(70 * 1024, 2);
 
@@ -212,7 +126,7 @@ async fn concatenation_termination_and_two_servers_on_one_container() {
     one.patch_ok(&pa, 10_000, &a[10_000..]).await;
     one.patch_ok(&pb, 0, &b).await;
     // A stale offset on the other server is refused.
-    assert_eq!(two.patch(&pa, 10_000, b"x".to_vec()).await.status(), 409);
+    assert_eq!(two.patch(&pa, 10_000, b"x".to_vec()).await.status, 409);
 
     let final_path = two.create(&[("Upload-Concat", format!("final;{pb} {pa}"))]).await;
     let mut expected = b.clone();
@@ -220,15 +134,15 @@ async fn concatenation_termination_and_two_servers_on_one_container() {
     let (status, body) = one.download(&final_path, None).await;
     assert_eq!(status, 200);
     assert!(body == expected, "the final upload's bytes differ");
-    assert_eq!(one.head(&final_path).await.headers()["upload-length"], expected.len().to_string().as_str());
+    assert_eq!(one.head(&final_path).await.header("upload-length"), Some(expected.len().to_string().as_str()));
 
     // Termination: 204, then 410, and the bucket keeps only the tombstone.
     let unfinished = one.create(&[("Upload-Length", "100".into())]).await;
     one.patch_ok(&unfinished, 0, b"some bytes").await;
     for path in [&unfinished, &final_path] {
-        let answer = two.request(reqwest::Method::DELETE, path).send().await.unwrap();
-        assert_eq!(answer.status(), 204);
-        assert_eq!(one.head(path).await.status(), 410);
+        let answer = two.request(Method::DELETE, path).send().await;
+        assert_eq!(answer.status, 204);
+        assert_eq!(one.head(path).await.status, 410);
         let id = path.rsplit('/').next().unwrap();
         assert_eq!(blobs_of(&emulator, "c/", path).await, vec![format!("c/info/{id}")], "only the tombstone is left");
     }
@@ -237,23 +151,23 @@ async fn concatenation_termination_and_two_servers_on_one_container() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_janitor_removes_expired_uploads_and_their_blobs() {
     let emulator = Azurite::start();
-    let server = Server::start(emulator.storage(CONTAINER, |c| c.prefix("e/").block_size(BLOCK)).await, |l| {
-        l.expiration(Expiration::absolute(Duration::from_secs(1))).janitor_interval(Duration::from_secs(3600))
-    })
-    .await;
+    let layer = TusLayer::new(emulator.storage(CONTAINER, |c| c.prefix("e/").block_size(BLOCK)).await)
+        .expiration(Expiration::absolute(Duration::from_secs(1)))
+        .janitor_interval(Duration::from_secs(3600));
+    let server = ServedLayer::start(layer).await;
     let expiring = server.create(&[("Upload-Length", "100".into())]).await;
     server.patch_ok(&expiring, 0, b"0123456789").await;
     let complete = server.create(&[("Upload-Length", "3".into())]).await;
     server.patch_ok(&complete, 0, b"abc").await;
-    assert!(server.head(&expiring).await.headers().contains_key("upload-expires"));
+    assert!(server.head(&expiring).await.has("upload-expires"));
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let removed = server.layer.remove_expired(false).await.unwrap();
+    let removed = server.layer().remove_expired(false).await.unwrap();
     let removed: Vec<String> = removed.iter().map(ToString::to_string).collect();
     let expiring_id = expiring.rsplit('/').next().unwrap();
     assert!(removed.iter().any(|id| id == expiring_id), "the expired upload is removed: {removed:?}");
     assert!(!removed.iter().any(|id| complete.ends_with(id.as_str())), "complete uploads never expire");
-    assert_eq!(server.head(&expiring).await.status(), 410);
+    assert_eq!(server.head(&expiring).await.status, 410);
     let expiring_id = expiring.rsplit('/').next().unwrap();
     assert_eq!(
         blobs_of(&emulator, "e/", &expiring).await,

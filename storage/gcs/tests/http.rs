@@ -1,88 +1,19 @@
 //! `GcsStorage` behind the tus service over real HTTP (the service of tus-core, served on
-//! 127.0.0.1 by the conformance suite's server, requests by reqwest), on fake-gcs-server:
+//! 127.0.0.1 by the conformance suite's `ServedLayer`), on fake-gcs-server:
 //! upload and download, resume after the server was stopped mid-PATCH, checksum rollback,
 //! deferred length, concatenation, termination, expiry, and two servers sharing a bucket.
 
 use bytes::Bytes;
+use http::Method;
 use std::time::Duration;
-use tus_conformance::{Mode, RunningServer, spawn};
+use tus_conformance::ServedLayer;
 use tus_core::{Expiration, TusLayer};
-use tus_gcs::GcsStorage;
 use tus_gcs::emulator::FakeGcs;
 
 const BUCKET: &str = "gcs-http";
 
 fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 11) as u8).collect()
-}
-
-struct Server {
-    running: RunningServer,
-    layer: TusLayer,
-    http: reqwest::Client,
-}
-
-impl Server {
-    async fn start(storage: GcsStorage, configure: impl FnOnce(TusLayer) -> TusLayer) -> Self {
-        let layer = configure(TusLayer::new(storage));
-        let running = spawn(layer.clone(), Mode::Standalone).await;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { running, layer, http }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.running.origin())
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http.request(method, self.url(path)).header("Tus-Resumable", "1.0.0")
-    }
-
-    /// POST; returns the upload's path.
-    async fn create(&self, headers: &[(&str, String)]) -> String {
-        let mut request = self.request(reqwest::Method::POST, "/files");
-        for (name, value) in headers {
-            request = request.header(*name, value);
-        }
-        let answer = request.send().await.unwrap();
-        assert_eq!(answer.status(), 201, "POST: {}", answer.text().await.unwrap_or_default());
-        answer.headers()["location"].to_str().unwrap().to_owned()
-    }
-
-    async fn patch(&self, path: &str, offset: u64, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.request(reqwest::Method::PATCH, path)
-            .header("Content-Type", "application/offset+octet-stream")
-            .header("Upload-Offset", offset.to_string())
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn patch_ok(&self, path: &str, offset: u64, bytes: &[u8]) -> u64 {
-        let answer = self.patch(path, offset, bytes.to_vec()).await;
-        assert_eq!(answer.status(), 204, "PATCH {path} at {offset}: {}", answer.text().await.unwrap_or_default());
-        answer.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
-    }
-
-    async fn head(&self, path: &str) -> reqwest::Response {
-        self.request(reqwest::Method::HEAD, path).send().await.unwrap()
-    }
-
-    async fn offset(&self, path: &str) -> u64 {
-        let answer = self.head(path).await;
-        assert_eq!(answer.status(), 200, "HEAD {path}");
-        answer.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
-    }
-
-    async fn download(&self, path: &str, range: Option<&str>) -> (u16, Bytes) {
-        let mut request = self.http.get(self.url(path));
-        if let Some(range) = range {
-            request = request.header("Range", range);
-        }
-        let answer = request.send().await.unwrap();
-        (answer.status().as_u16(), answer.bytes().await.unwrap())
-    }
 }
 
 async fn parts_of(emulator: &FakeGcs, prefix: &str, path: &str) -> Vec<(String, u64)> {
@@ -93,7 +24,7 @@ async fn parts_of(emulator: &FakeGcs, prefix: &str, path: &str) -> Vec<(String, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_download_checksum_rollback_and_deferred_length() {
     let emulator = FakeGcs::start();
-    let server = Server::start(emulator.storage(BUCKET, |c| c.prefix("a/")).await, |l| l).await;
+    let server = ServedLayer::start(TusLayer::new(emulator.storage(BUCKET, |c| c.prefix("a/")).await)).await;
     let bytes = data(300 * 1024, 3);
 
     let path = server.create(&[("Upload-Length", bytes.len().to_string())]).await;
@@ -101,15 +32,14 @@ async fn upload_download_checksum_rollback_and_deferred_length() {
 
     // A checksummed PATCH whose digest is wrong: 460, nothing stored, no object left.
     let answer = server
-        .request(reqwest::Method::PATCH, &path)
+        .request(Method::PATCH, &path)
         .header("Content-Type", "application/offset+octet-stream")
         .header("Upload-Offset", "102400")
         .header("Upload-Checksum", "sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
         .body(bytes[100 * 1024..200 * 1024].to_vec())
         .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 460);
+        .await;
+    assert_eq!(answer.status, 460);
     assert_eq!(server.offset(&path).await, 100 * 1024, "a failed checksum stores nothing");
     assert_eq!(parts_of(&emulator, "a/", &path).await.len(), 1, "and leaves no part object");
 
@@ -125,16 +55,15 @@ async fn upload_download_checksum_rollback_and_deferred_length() {
     let path = server.create(&[("Upload-Defer-Length", "1".into())]).await;
     server.patch_ok(&path, 0, b"hello ").await;
     let answer = server
-        .request(reqwest::Method::PATCH, &path)
+        .request(Method::PATCH, &path)
         .header("Content-Type", "application/offset+octet-stream")
         .header("Upload-Offset", "6")
         .header("Upload-Length", "11")
         .body("world")
         .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 204);
-    assert_eq!(server.head(&path).await.headers()["upload-length"], "11");
+        .await;
+    assert_eq!(answer.status, 204);
+    assert_eq!(server.head(&path).await.header("upload-length"), Some("11"));
     assert_eq!(server.download(&path, None).await, (200, Bytes::from_static(b"hello world")));
 }
 
@@ -142,37 +71,18 @@ async fn upload_download_checksum_rollback_and_deferred_length() {
 async fn an_upload_resumes_on_a_new_server_after_a_patch_was_cut_off() {
     let emulator = FakeGcs::start();
     let bytes = data(2 << 20, 5);
-    let first = Server::start(emulator.storage(BUCKET, |c| c.prefix("r/")).await, |l| l).await;
+    let first = ServedLayer::start(TusLayer::new(emulator.storage(BUCKET, |c| c.prefix("r/")).await)).await;
     let path = first.create(&[("Upload-Length", bytes.len().to_string())]).await;
 
-    // A PATCH body that sends 1 MiB, then breaks (the client's connection drops).
+    // A PATCH body that sends 1 MiB, then breaks (the client's connection drops); the
+    // server stores what arrived before the break.
     let sent = 1 << 20;
-    let head: Vec<Result<Bytes, std::io::Error>> = bytes[..sent]
-        .chunks(64 * 1024)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .chain([Err(std::io::Error::other("client gone"))])
-        .collect();
-    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(head));
-    let cut = first
-        .request(reqwest::Method::PATCH, &path)
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", "0")
-        .body(body)
-        .send()
-        .await;
-    assert!(cut.is_err(), "the cut-off PATCH must fail on the client side");
-    // The server stores what arrived before the break; wait until it has committed.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut offset = first.offset(&path).await;
-    while offset == 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        offset = first.offset(&path).await;
-    }
+    let offset = first.patch_cut_off(&path, 0, &bytes[..sent], None).await;
     assert!(offset > 0 && offset <= sent as u64, "offset after the cut: {offset}");
-    assert!(first.running.shutdown(Duration::from_secs(10)).await);
+    assert!(first.shutdown(Duration::from_secs(10)).await);
 
     // A new process (new storage, new server) on the same bucket resumes from HEAD's offset.
-    let second = Server::start(emulator.storage(BUCKET, |c| c.prefix("r/")).await, |l| l).await;
+    let second = ServedLayer::start(TusLayer::new(emulator.storage(BUCKET, |c| c.prefix("r/")).await)).await;
     let offset = second.offset(&path).await;
     assert!(offset > 0 && offset <= sent as u64, "offset seen by the new server: {offset}");
     second.patch_ok(&path, offset, &bytes[offset as usize..]).await;
@@ -184,8 +94,8 @@ async fn an_upload_resumes_on_a_new_server_after_a_patch_was_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concatenation_termination_and_two_servers_on_one_bucket() {
     let emulator = FakeGcs::start();
-    let one = Server::start(emulator.storage(BUCKET, |c| c.prefix("c/")).await, |l| l).await;
-    let two = Server::start(emulator.storage(BUCKET, |c| c.prefix("c/")).await, |l| l).await;
+    let one = ServedLayer::start(TusLayer::new(emulator.storage(BUCKET, |c| c.prefix("c/")).await)).await;
+    let two = ServedLayer::start(TusLayer::new(emulator.storage(BUCKET, |c| c.prefix("c/")).await)).await;
     let a = data(40 * 1024, 1);
     let b = data(70 * 1024, 2);
 
@@ -196,7 +106,7 @@ async fn concatenation_termination_and_two_servers_on_one_bucket() {
     one.patch_ok(&pa, 10_000, &a[10_000..]).await;
     one.patch_ok(&pb, 0, &b).await;
     // A stale offset on the other server is refused.
-    assert_eq!(two.patch(&pa, 10_000, b"x".to_vec()).await.status(), 409);
+    assert_eq!(two.patch(&pa, 10_000, b"x".to_vec()).await.status, 409);
 
     let final_path = two.create(&[("Upload-Concat", format!("final;{pb} {pa}"))]).await;
     let mut expected = b.clone();
@@ -204,16 +114,16 @@ async fn concatenation_termination_and_two_servers_on_one_bucket() {
     let (status, body) = one.download(&final_path, None).await;
     assert_eq!(status, 200);
     assert!(body == expected, "the final upload's bytes differ");
-    assert_eq!(one.head(&final_path).await.headers()["upload-length"], expected.len().to_string().as_str());
+    assert_eq!(one.head(&final_path).await.header("upload-length"), Some(expected.len().to_string().as_str()));
 
     // Termination: 204, then 410, and the bucket keeps only the tombstone.
     let unfinished = one.create(&[("Upload-Length", "100".into())]).await;
     one.patch_ok(&unfinished, 0, b"some bytes").await;
     assert_eq!(parts_of(&emulator, "c/", &unfinished).await.len(), 1);
     for path in [&unfinished, &final_path] {
-        let answer = two.request(reqwest::Method::DELETE, path).send().await.unwrap();
-        assert_eq!(answer.status(), 204);
-        assert_eq!(one.head(path).await.status(), 410);
+        let answer = two.request(Method::DELETE, path).send().await;
+        assert_eq!(answer.status, 204);
+        assert_eq!(one.head(path).await.status, 410);
         let id = path.rsplit('/').next().unwrap();
         assert!(parts_of(&emulator, "c/", path).await.is_empty());
         assert!(emulator.objects(BUCKET, &format!("c/data/{id}")).await.is_empty());
@@ -223,23 +133,23 @@ async fn concatenation_termination_and_two_servers_on_one_bucket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_janitor_removes_expired_uploads_and_their_objects() {
     let emulator = FakeGcs::start();
-    let server = Server::start(emulator.storage(BUCKET, |c| c.prefix("e/")).await, |l| {
-        l.expiration(Expiration::absolute(Duration::from_secs(1))).janitor_interval(Duration::from_secs(3600))
-    })
-    .await;
+    let layer = TusLayer::new(emulator.storage(BUCKET, |c| c.prefix("e/")).await)
+        .expiration(Expiration::absolute(Duration::from_secs(1)))
+        .janitor_interval(Duration::from_secs(3600));
+    let server = ServedLayer::start(layer).await;
     let expiring = server.create(&[("Upload-Length", "100".into())]).await;
     server.patch_ok(&expiring, 0, b"0123456789").await;
     let complete = server.create(&[("Upload-Length", "3".into())]).await;
     server.patch_ok(&complete, 0, b"abc").await;
-    assert!(server.head(&expiring).await.headers().contains_key("upload-expires"));
+    assert!(server.head(&expiring).await.has("upload-expires"));
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let removed = server.layer.remove_expired(false).await.unwrap();
+    let removed = server.layer().remove_expired(false).await.unwrap();
     let removed: Vec<String> = removed.iter().map(ToString::to_string).collect();
     let expiring_id = expiring.rsplit('/').next().unwrap();
     assert!(removed.iter().any(|id| id == expiring_id), "the expired upload is removed: {removed:?}");
     assert!(!removed.iter().any(|id| complete.ends_with(id.as_str())), "complete uploads never expire");
-    assert_eq!(server.head(&expiring).await.status(), 410);
+    assert_eq!(server.head(&expiring).await.status, 410);
     assert!(parts_of(&emulator, "e/", &expiring).await.is_empty(), "its objects are deleted");
     assert_eq!(server.download(&complete, None).await, (200, Bytes::from_static(b"abc")));
 }
@@ -247,22 +157,21 @@ async fn the_janitor_removes_expired_uploads_and_their_objects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creation_with_upload_and_one_patch_uploads_write_only_the_data_object() {
     let emulator = FakeGcs::start();
-    let server = Server::start(emulator.storage(BUCKET, |c| c.prefix("w/")).await, |l| l).await;
+    let server = ServedLayer::start(TusLayer::new(emulator.storage(BUCKET, |c| c.prefix("w/")).await)).await;
     let bytes = data(200 * 1024, 8);
     let data_of = |path: &str| format!("w/data/{}", path.rsplit('/').next().unwrap());
 
     // Creation with upload: the POST's body is the whole upload.
     let answer = server
-        .request(reqwest::Method::POST, "/files")
+        .request(Method::POST, "/files")
         .header("Upload-Length", bytes.len().to_string())
         .header("Content-Type", "application/offset+octet-stream")
         .body(bytes.clone())
         .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 201);
-    assert_eq!(answer.headers()["upload-offset"], bytes.len().to_string().as_str());
-    let created = answer.headers()["location"].to_str().unwrap().to_owned();
+        .await;
+    assert_eq!(answer.status, 201);
+    assert_eq!(answer.header("upload-offset"), Some(bytes.len().to_string().as_str()));
+    let created = answer.header("location").unwrap().to_owned();
     // One PATCH from offset 0 with the whole upload.
     let patched = server.create(&[("Upload-Length", bytes.len().to_string())]).await;
     assert_eq!(server.patch_ok(&patched, 0, &bytes).await, bytes.len() as u64);
@@ -279,32 +188,13 @@ async fn creation_with_upload_and_one_patch_uploads_write_only_the_data_object()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_request_patch_cut_off_keeps_what_arrived_and_resumes() {
     let emulator = FakeGcs::start();
-    let server = Server::start(emulator.storage(BUCKET, |c| c.prefix("k/")).await, |l| l).await;
+    let server = ServedLayer::start(TusLayer::new(emulator.storage(BUCKET, |c| c.prefix("k/")).await)).await;
     let bytes = data(1 << 20, 9);
     let path = server.create(&[("Upload-Length", bytes.len().to_string())]).await;
 
     // Announces the whole upload (Content-Length), sends 512 KiB, then the connection drops.
     let sent = 512 * 1024;
-    let head: Vec<Result<Bytes, std::io::Error>> = bytes[..sent]
-        .chunks(64 * 1024)
-        .map(|c| Ok(Bytes::copy_from_slice(c)))
-        .chain([Err(std::io::Error::other("client gone"))])
-        .collect();
-    let cut = server
-        .request(reqwest::Method::PATCH, &path)
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Upload-Offset", "0")
-        .header("Content-Length", bytes.len().to_string())
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(head)))
-        .send()
-        .await;
-    assert!(cut.is_err(), "the cut-off PATCH must fail on the client side");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut offset = server.offset(&path).await;
-    while offset == 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        offset = server.offset(&path).await;
-    }
+    let offset = server.patch_cut_off(&path, 0, &bytes[..sent], Some(bytes.len() as u64)).await;
     assert!(offset > 0 && offset <= sent as u64, "offset after the cut: {offset}");
     let id = path.rsplit('/').next().unwrap();
     let data_object = format!("k/data/{id}");
