@@ -40,6 +40,7 @@ use state::{AzureFields, BlockState, UploadState};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tus_cloud::store::{self, RecordStore};
 use tus_core::storage::ByteStream;
 use tus_core::{
     AppendOptions, ChunkStream, NewUpload, Removal, Storage, StorageError, StorageFeatures, UploadId, UploadInfo,
@@ -140,14 +141,6 @@ impl AzureStorage {
         self.blobs.put_small(&self.layout.info(id), state.to_json(), state::blob_metadata(state), etag).await
     }
 
-    /// After a lost compare-and-set: the error the caller should see.
-    async fn lost_race(&self, id: &UploadId) -> StorageError {
-        match self.load(id).await {
-            Ok((state, _)) => StorageError::OffsetMismatch { actual: state.offset },
-            Err(e) => e,
-        }
-    }
-
     /// The states of the live uploads whose info blobs match `wanted` (by their metadata),
     /// read one page of the listing at a time.
     async fn scan(
@@ -210,18 +203,35 @@ impl AzureStorage {
 }
 
 #[async_trait]
+impl RecordStore<AzureFields> for AzureStorage {
+    type Version = Etag;
+
+    async fn load_record(&self, id: &UploadId) -> Result<(UploadState, Etag), StorageError> {
+        self.load(id).await
+    }
+
+    async fn store_record(
+        &self,
+        id: &UploadId,
+        record: &UploadState,
+        expected: Option<&Etag>,
+    ) -> Result<Option<Etag>, StorageError> {
+        match self.save(id, record, expected).await {
+            Ok(etag) => Ok(Some(etag)),
+            Err(AzureError::PreconditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[async_trait]
 impl Storage for AzureStorage {
     fn features(&self) -> StorageFeatures {
         StorageFeatures::ALL
     }
 
     async fn create(&self, upload: NewUpload) -> Result<UploadInfo, StorageError> {
-        let state = UploadState::new(&upload, AzureFields::default());
-        match self.save(&upload.id, &state, None).await {
-            Ok(_) => state.to_info(),
-            Err(AzureError::PreconditionFailed) => Err(StorageError::AlreadyExists),
-            Err(e) => Err(e.into()),
-        }
+        store::create(self, &upload, AzureFields::default()).await
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo, StorageError> {
@@ -235,31 +245,13 @@ impl Storage for AzureStorage {
         data: &mut ChunkStream,
         options: AppendOptions,
     ) -> Result<UploadInfo, StorageError> {
-        let (state, etag) = self.load(id).await?;
-        if state.offset != offset {
-            return Err(StorageError::OffsetMismatch { actual: state.offset });
-        }
+        let (state, etag) = store::load_at(self, id, offset).await?;
         let (state, etag) = self.write_body(id, state, etag, data, options).await?;
         self.finish(id, state, etag).await.to_info()
     }
 
     async fn set_length(&self, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {
-        let (mut state, etag) = self.load(id).await?;
-        if state.length.is_some() {
-            return Err(StorageError::LengthAlreadySet);
-        }
-        state.length = Some(length);
-        let etag = match self.save(id, &state, Some(&etag)).await {
-            Ok(etag) => etag,
-            Err(AzureError::PreconditionFailed) => {
-                return Err(match self.load(id).await {
-                    Ok((state, _)) if state.length.is_some() => StorageError::LengthAlreadySet,
-                    Ok((state, _)) => StorageError::OffsetMismatch { actual: state.offset },
-                    Err(e) => e,
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let (state, etag) = store::set_length(self, id, length).await?;
         self.finish(id, state, etag).await.to_info()
     }
 

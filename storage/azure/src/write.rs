@@ -166,7 +166,7 @@ impl AzureStorage {
         next.set_expires_at(options.expires_at);
         match self.save(id, &next, Some(etag)).await {
             Ok(etag) => Ok((next, etag)),
-            Err(AzureError::PreconditionFailed) => Err(self.lost_race(id).await),
+            Err(AzureError::PreconditionFailed) => Err(tus_cloud::store::lost_race(self, id).await),
             Err(e) => Err(e.into()),
         }
     }

@@ -3,6 +3,9 @@
 //! - [`record`]: the upload record each of them keeps as JSON in one info object per
 //!   upload (the fields every backend has, their conversion to [`tus_core::UploadInfo`],
 //!   corrupt-record errors), generic over the fields a backend adds.
+//! - [`store`]: the info object as a [`RecordStore`] with conditional writes, and the
+//!   storage operations that only read and conditionally write it (create, set the
+//!   length, the offset check of an append, the error of a lost race).
 //! - `emulator` (feature `emulator`): starts a cloud emulator for tests through the
 //!   project's `scripts/*.sh` (which all source `scripts/lib/emulator.sh`), on a free
 //!   loopback port, killed on drop.
@@ -14,8 +17,10 @@
 //! can depend on it at no cost.
 
 pub mod record;
+pub mod store;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
 
 pub use record::{BackendFields, ConcatRole, CorruptRecord, ListingKeys, UploadRecord};
+pub use store::RecordStore;

@@ -38,6 +38,7 @@ use layout::Layout;
 use state::{PartState, UploadState};
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tus_cloud::store::{self, RecordStore};
 use tus_core::storage::ByteStream;
 use tus_core::{
     AppendOptions, ChunkStream, NewUpload, Removal, Storage, StorageError, StorageFeatures, UploadId, UploadInfo,
@@ -132,14 +133,6 @@ impl GcsStorage {
         self.api
             .put_small(&name, "application/json", &state.to_json(), &state::object_metadata(state), generation)
             .await
-    }
-
-    /// After a lost compare-and-set: the error the caller should see.
-    async fn lost_race(&self, id: &UploadId) -> StorageError {
-        match self.load(id).await {
-            Ok((state, _)) => StorageError::OffsetMismatch { actual: state.offset },
-            Err(e) => e,
-        }
     }
 
     /// Deletes objects, logging (not failing on) errors: they are unreferenced already.
@@ -237,18 +230,35 @@ impl GcsStorage {
 }
 
 #[async_trait]
+impl RecordStore<state::GcsFields> for GcsStorage {
+    type Version = u64;
+
+    async fn load_record(&self, id: &UploadId) -> Result<(UploadState, u64), StorageError> {
+        self.load(id).await
+    }
+
+    async fn store_record(
+        &self,
+        id: &UploadId,
+        record: &UploadState,
+        expected: Option<&u64>,
+    ) -> Result<Option<u64>, StorageError> {
+        match self.save(id, record, expected.copied().unwrap_or(0)).await {
+            Ok(generation) => Ok(Some(generation)),
+            Err(GcsError::PreconditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[async_trait]
 impl Storage for GcsStorage {
     fn features(&self) -> StorageFeatures {
         StorageFeatures::ALL
     }
 
     async fn create(&self, upload: NewUpload) -> Result<UploadInfo, StorageError> {
-        let state = UploadState::new(&upload, state::GcsFields::default());
-        match self.save(&upload.id, &state, 0).await {
-            Ok(_) => state.to_info(),
-            Err(GcsError::PreconditionFailed) => Err(StorageError::AlreadyExists),
-            Err(e) => Err(e.into()),
-        }
+        store::create(self, &upload, state::GcsFields::default()).await
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo, StorageError> {
@@ -262,31 +272,13 @@ impl Storage for GcsStorage {
         data: &mut ChunkStream,
         options: AppendOptions,
     ) -> Result<UploadInfo, StorageError> {
-        let (state, generation) = self.load(id).await?;
-        if state.offset != offset {
-            return Err(StorageError::OffsetMismatch { actual: state.offset });
-        }
+        let (state, generation) = store::load_at(self, id, offset).await?;
         let (state, generation) = self.write_body(id, state, generation, data, options).await?;
         self.finish(id, state, generation).await.to_info()
     }
 
     async fn set_length(&self, id: &UploadId, length: u64) -> Result<UploadInfo, StorageError> {
-        let (mut state, generation) = self.load(id).await?;
-        if state.length.is_some() {
-            return Err(StorageError::LengthAlreadySet);
-        }
-        state.length = Some(length);
-        let generation = match self.save(id, &state, generation).await {
-            Ok(generation) => generation,
-            Err(GcsError::PreconditionFailed) => {
-                return Err(match self.load(id).await {
-                    Ok((state, _)) if state.length.is_some() => StorageError::LengthAlreadySet,
-                    Ok((state, _)) => StorageError::OffsetMismatch { actual: state.offset },
-                    Err(e) => e,
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let (state, generation) = store::set_length(self, id, length).await?;
         self.finish(id, state, generation).await.to_info()
     }
 

@@ -92,7 +92,7 @@ impl GcsStorage {
             Ok(segment) => segment,
             // Another writer made `data/ID` while this body streamed (GCS checks the
             // precondition again when the upload ends): it won, or will lose its commit.
-            Err(GcsError::PreconditionFailed) => return Err(self.lost_race(id).await),
+            Err(GcsError::PreconditionFailed) => return Err(tus_cloud::store::lost_race(self, id).await),
             Err(e) => return Err(e.into()),
         };
         let Some(object_generation) = segment.generation else {
@@ -108,7 +108,7 @@ impl GcsStorage {
                 Ok(new_generation) => Ok((next, new_generation)),
                 Err(GcsError::PreconditionFailed) => {
                     self.delete_own(name, object_generation).await;
-                    Err(self.lost_race(id).await)
+                    Err(tus_cloud::store::lost_race(self, id).await)
                 }
                 // Whether the state was written is unknown: keep the object. If it was
                 // not, finishing the upload later overwrites it; removal deletes it.
@@ -163,7 +163,7 @@ impl GcsStorage {
                     None => {}
                 }
                 Err(match e {
-                    GcsError::PreconditionFailed => self.lost_race(id).await,
+                    GcsError::PreconditionFailed => tus_cloud::store::lost_race(self, id).await,
                     e => e.into(),
                 })
             }
