@@ -194,7 +194,10 @@ impl FileChunk {
         }
         let first = match self.ahead.take() {
             Some(ahead) => {
-                ahead.read.await.ok().and_then(Result::ok).map(|piece| piece.slice(..first_len.min(ahead.len)))
+                let piece = ahead.read.await.ok().and_then(Result::ok);
+                // An `fstat` of an open file does not wait for the disk: no trip needed.
+                self.file.check_holds(self.position + self.len)?;
+                piece.map(|piece| piece.slice(..first_len.min(ahead.len)))
             }
             None => None,
         };

@@ -390,4 +390,60 @@ mod tests {
         std::fs::write(&path, b"0123").unwrap();
         assert!(matches!(chunk.checksum(ChecksumAlgorithm::Sha1).await, Err(Error::SourceMismatch(_))));
     }
+
+    async fn streamed(chunk: Chunk) -> Result<Vec<u8>> {
+        use futures_util::StreamExt as _;
+        let Chunk::File(mut chunk) = chunk else { unreachable!() };
+        let mut stream = chunk.stream().await?;
+        let mut bytes = Vec::new();
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| Error::io("stream", e))?;
+            assert!(!piece.is_empty() && piece.len() <= READ_BUFFER);
+            bytes.extend_from_slice(&piece);
+        }
+        Ok(bytes)
+    }
+
+    #[tokio::test]
+    async fn file_chunks_stream_their_bytes_with_or_without_a_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..5 * READ_BUFFER + 3).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut source = Source::file(&path).open().await.unwrap();
+        let chunk_size = 2 * READ_BUFFER as u64 + 7;
+        let mut offset = 0;
+        while offset < data.len() as u64 {
+            let chunk = source.chunk(offset, chunk_size).await.unwrap();
+            let len = chunk.len();
+            // What an uploader does while a chunk is answered.
+            source.read_ahead(offset + len);
+            assert_eq!(streamed(chunk).await.unwrap(), &data[offset as usize..(offset + len) as usize]);
+            offset += len;
+        }
+        // A read ahead for an offset the server did not confirm is not used.
+        source.read_ahead(10);
+        let chunk = source.chunk(3, 100).await.unwrap();
+        assert_eq!(streamed(chunk).await.unwrap(), &data[3..103]);
+        // Parts of a parallel upload read their own ranges.
+        let mut part = source.range(READ_BUFFER as u64, 2 * READ_BUFFER as u64).unwrap();
+        part.read_ahead(0);
+        let chunk = part.chunk(0, u64::MAX).await.unwrap();
+        assert_eq!(streamed(chunk).await.unwrap(), &data[READ_BUFFER..3 * READ_BUFFER]);
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrank_fails_before_its_chunk_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![1u8; 3 * READ_BUFFER]).unwrap();
+        let mut source = Source::file(&path).open().await.unwrap();
+        source.read_ahead(READ_BUFFER as u64);
+        // The read ahead may have run before or after the cut: either way the chunk fails.
+        std::fs::write(&path, vec![1u8; READ_BUFFER + 10]).unwrap();
+        let chunk = source.chunk(READ_BUFFER as u64, READ_BUFFER as u64).await.unwrap();
+        assert!(matches!(streamed(chunk).await, Err(Error::SourceMismatch(_))));
+        let chunk = source.chunk(0, 2 * READ_BUFFER as u64).await.unwrap();
+        assert!(matches!(streamed(chunk).await, Err(Error::SourceMismatch(_))));
+    }
 }
