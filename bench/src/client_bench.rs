@@ -6,8 +6,9 @@
 //!   client with 4 MiB chunks (its default), 64 MiB chunks and one chunk. The figure is
 //!   MB/s from the creation POST to the last answer (best of `TUS_CLIENT_BENCH_RUNS`, 3 by
 //!   default, alternating the order of the variants); the target is client ≥ 0.9 × curl.
-//!   Also shown: the server's CPU per GiB and the peak RSS of the benchmark process (where
-//!   the client runs) during the upload, which stays small however big the chunks are.
+//!   Also shown: the server's CPU per GiB, the CPU per GiB of the benchmark process (where
+//!   the client runs; on a shared machine a steadier measure of the client's cost than
+//!   MB/s), and its peak RSS during the upload, which stays small however big the chunks are.
 //! - **Parallel**: a file of `TUS_CLIENT_BENCH_PARALLEL_MIB` MiB (128 by default) through a
 //!   relay that limits each connection to `TUS_CLIENT_BENCH_RELAY_MBPS` MB/s (16 by
 //!   default) in front of the server, as a server that is slow per connection would be:
@@ -115,6 +116,9 @@ struct Measured {
     bytes: u64,
     elapsed: Duration,
     server_cpu: f64,
+    /// CPU seconds of the benchmark process (the client's) during the upload; `None` for
+    /// curl (a child process, counted nowhere).
+    client_cpu: Option<f64>,
     /// Peak RSS of the benchmark process (the client's) during the upload; `None` for curl.
     client_rss: Option<u64>,
     /// The requests that carried data (POST and PATCH) and their mean round trip, from the
@@ -133,6 +137,7 @@ impl Measured {
 struct Best {
     mb_per_second: f64,
     server_cpu_per_gib: f64,
+    client_cpu_per_gib: Option<f64>,
     client_rss: Option<u64>,
     data_requests: Option<(usize, Duration)>,
 }
@@ -143,6 +148,7 @@ impl Best {
         if run.mb_per_second() > self.mb_per_second {
             self.mb_per_second = run.mb_per_second();
             self.server_cpu_per_gib = run.server_cpu / gib;
+            self.client_cpu_per_gib = run.client_cpu.map(|cpu| cpu / gib);
             self.data_requests = run.data_requests;
         }
         self.client_rss = match (self.client_rss, run.client_rss) {
@@ -197,11 +203,11 @@ async fn run_all(config: &ClientBenchConfig) -> Result<String, Error> {
     let _ = writeln!(
         out,
         "| upload of {} | server durability | MB/s (best of {}) | ratio to curl | target | server CPU | \
-         bench-process peak RSS | POST/PATCH requests × mean round trip |",
+         client CPU | bench-process peak RSS | POST/PATCH requests × mean round trip |",
         size_text(config.size),
         config.runs
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---|---:|---:|---:|---:|");
     for &mode in &config.modes {
         eprintln!("== durability {mode}: starting tus serve");
         let server = ServerProcess::start(Role::Tus, mode, &config.scratch)?;
@@ -220,10 +226,11 @@ async fn run_all(config: &ClientBenchConfig) -> Result<String, Error> {
                 match big_upload(&server, &pattern, &big_file, config.size, variant).await {
                     Ok(measured) => {
                         eprintln!(
-                            "   {label}: {:.0} MB/s in {:.2} s, server {:.2} CPU-s",
+                            "   {label}: {:.0} MB/s in {:.2} s, server {:.2} CPU-s, client {} CPU-s",
                             measured.mb_per_second(),
                             measured.elapsed.as_secs_f64(),
-                            measured.server_cpu
+                            measured.server_cpu,
+                            measured.client_cpu.map_or_else(|| "–".to_owned(), |cpu| format!("{cpu:.2}"))
                         );
                         best[index].get_or_insert_with(Best::default).add(&measured);
                     }
@@ -238,7 +245,7 @@ async fn run_all(config: &ClientBenchConfig) -> Result<String, Error> {
         for (index, variant) in variants.iter().enumerate() {
             let name = variant.name(config.size);
             let Some(figures) = best[index].filter(|_| failed[index].is_none()) else {
-                let _ = writeln!(out, "| {name} | {mode} | FAILED | – | – | – | – | – |");
+                let _ = writeln!(out, "| {name} | {mode} | FAILED | – | – | – | – | – | – |");
                 continue;
             };
             let ratio = curl.filter(|c| *c > 0.0).map(|c| figures.mb_per_second / c);
@@ -250,6 +257,8 @@ async fn run_all(config: &ClientBenchConfig) -> Result<String, Error> {
                 }
                 (_, None) => ("–".to_owned(), "n/a".to_owned()),
             };
+            let client_cpu =
+                figures.client_cpu_per_gib.map_or_else(|| "–".to_owned(), |cpu| format!("{cpu:.2} CPU-s/GiB"));
             let rss = figures.client_rss.map_or_else(|| "–".to_owned(), |r| format!("{:.1} MiB", r as f64 / MIB));
             let requests = figures.data_requests.map_or_else(
                 || "1 (curl)".to_owned(),
@@ -257,7 +266,8 @@ async fn run_all(config: &ClientBenchConfig) -> Result<String, Error> {
             );
             let _ = writeln!(
                 out,
-                "| {name} | {mode} | {:.0} MB/s | {ratio_text} | {target} | {:.2} CPU-s/GiB | {rss} | {requests} |",
+                "| {name} | {mode} | {:.0} MB/s | {ratio_text} | {target} | {:.2} CPU-s/GiB | {client_cpu} | {rss} | \
+                 {requests} |",
                 figures.mb_per_second, figures.server_cpu_per_gib
             );
         }
@@ -365,6 +375,7 @@ async fn big_upload(
 ) -> Result<Measured, Error> {
     let sampler = Sampler::start(server.pid())?;
     let me = std::process::id();
+    let client_cpu_at_start = procfs::cpu_seconds(me)?;
     procfs::reset_peak_rss(me)?;
     let start = Instant::now();
     let round_trips = Arc::new(Mutex::new(Vec::new()));
@@ -390,10 +401,12 @@ async fn big_upload(
         let count = round_trips.len();
         (count > 0).then(|| (count, round_trips.iter().sum::<Duration>() / count as u32))
     };
-    let client_rss = matches!(variant, Variant::Client(_)).then(|| procfs::peak_rss(me)).transpose()?;
+    let is_client = matches!(variant, Variant::Client(_));
+    let client_cpu = is_client.then(|| procfs::cpu_seconds(me)).transpose()?.map(|cpu| cpu - client_cpu_at_start);
+    let client_rss = is_client.then(|| procfs::peak_rss(me)).transpose()?;
     let usage = sampler.finish()?;
     check_and_delete(server, pattern, &upload_path, size).await?;
-    Ok(Measured { bytes: size, elapsed, server_cpu: usage.cpu_seconds, client_rss, data_requests })
+    Ok(Measured { bytes: size, elapsed, server_cpu: usage.cpu_seconds, client_cpu, client_rss, data_requests })
 }
 
 /// Creates an upload of `size` bytes and sends the file with `curl` as one PATCH; returns
@@ -476,7 +489,7 @@ async fn parallel_upload(
     for part in &uploaded.partial_urls {
         delete_quietly(server, part.path()).await;
     }
-    Ok(Measured { bytes: size, elapsed, server_cpu: 0.0, client_rss, data_requests: None })
+    Ok(Measured { bytes: size, elapsed, server_cpu: 0.0, client_cpu: None, client_rss, data_requests: None })
 }
 
 async fn delete_quietly(server: &ServerProcess, path: &str) {

@@ -46,6 +46,7 @@ pub mod blocking;
 mod checksum;
 mod client;
 mod error;
+mod file;
 mod fingerprint;
 mod hooks;
 mod metadata;

@@ -2,17 +2,11 @@
 
 use crate::checksum::ChecksumAlgorithm;
 use crate::error::{Error, Result};
+use crate::file::{FileChunk, FileData, READ_BUFFER, SourceFile};
 use bytes::{Bytes, BytesMut};
 use std::fmt;
-use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncSeekExt as _};
-
-/// How much of a file is read at a time when streaming a chunk or hashing it, and the
-/// largest piece a body is handed to the connection in (so progress moves at least once
-/// per MiB). Each read of a tokio file is a trip to a blocking thread: 1 MiB keeps those
-/// trips rare (1024 per GiB) while the memory held stays small and bounded.
-pub(crate) const READ_BUFFER: usize = 1 << 20;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
 
 /// Told the bytes of the current body handed to the connection so far.
 pub(crate) type SentFn = Box<dyn FnMut(u64) + Send>;
@@ -92,15 +86,12 @@ impl Source {
         matches!(self.kind, SourceKind::Reader { .. })
     }
 
-    /// Opens the source: a file's size is read now.
+    /// Opens the source: a file is opened now (once for the whole upload) and its size read.
     pub(crate) async fn open(self) -> Result<Data> {
         Ok(match self.kind {
             SourceKind::File(path) => {
-                let len = tokio::fs::metadata(&path)
-                    .await
-                    .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?
-                    .len();
-                Data::File { path, start: 0, len }
+                let (file, len) = SourceFile::open(path).await?;
+                Data::File(FileData { file, start: 0, len, ahead: None })
             }
             SourceKind::Bytes(bytes) => Data::Bytes(bytes),
             SourceKind::Reader { reader, length } => Data::Stream(Box::new(StreamData {
@@ -151,11 +142,7 @@ impl From<Vec<u8>> for Source {
 /// An opened source, addressed by offsets relative to its start.
 pub(crate) enum Data {
     /// `len` bytes of a file from `start` (a whole file, or one range of a parallel upload).
-    File {
-        path: PathBuf,
-        start: u64,
-        len: u64,
-    },
+    File(FileData),
     Bytes(Bytes),
     Stream(Box<StreamData>),
 }
@@ -172,18 +159,14 @@ pub(crate) struct StreamData {
 /// The bytes of one request body.
 pub(crate) enum Chunk {
     /// Streamed from the file when sent.
-    File {
-        path: PathBuf,
-        position: u64,
-        len: u64,
-    },
+    File(FileChunk),
     Bytes(Bytes),
 }
 
 impl Chunk {
     pub(crate) fn len(&self) -> u64 {
         match self {
-            Self::File { len, .. } => *len,
+            Self::File(chunk) => chunk.len,
             Self::Bytes(bytes) => bytes.len() as u64,
         }
     }
@@ -192,22 +175,8 @@ impl Chunk {
     pub(crate) async fn checksum(&self, algorithm: ChecksumAlgorithm) -> Result<String> {
         match self {
             Self::Bytes(bytes) => Ok(algorithm.header_value(bytes)),
-            Self::File { path, position, len } => {
-                let mut hasher = algorithm.hasher();
-                let mut reader = open_range(path, *position, *len).await?;
-                let mut buf = vec![0u8; READ_BUFFER];
-                let mut read = 0;
-                loop {
-                    let n = reader.read(&mut buf).await.map_err(|e| read_error(path, e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    read += n as u64;
-                    hasher.update(&buf[..n]);
-                }
-                if read != *len {
-                    return Err(shrunk(path));
-                }
+            Self::File(chunk) => {
+                let hasher = chunk.hash(algorithm.hasher()).await?;
                 Ok(hasher.header_value())
             }
         }
@@ -216,7 +185,7 @@ impl Chunk {
     /// The request body: a file chunk is streamed in pieces of at most [`READ_BUFFER`]
     /// bytes, never held whole in memory. With `on_sent`, the body tells it the running
     /// count of bytes handed to the connection, piece by piece.
-    pub(crate) async fn body(&self, on_sent: Option<SentFn>) -> Result<reqwest::Body> {
+    pub(crate) async fn body(&mut self, on_sent: Option<SentFn>) -> Result<reqwest::Body> {
         match (self, on_sent) {
             (Self::Bytes(bytes), None) => Ok(reqwest::Body::from(bytes.clone())),
             (Self::Bytes(bytes), Some(on_sent)) => {
@@ -226,9 +195,8 @@ impl Chunk {
                     .map(move |from| Ok::<_, std::io::Error>(bytes.slice(from..(from + READ_BUFFER).min(bytes.len()))));
                 Ok(reqwest::Body::wrap_stream(counted(futures_util::stream::iter(pieces), on_sent)))
             }
-            (Self::File { path, position, len }, on_sent) => {
-                let reader = open_range(path, *position, *len).await?;
-                let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_BUFFER);
+            (Self::File(chunk), on_sent) => {
+                let stream = chunk.stream().await?;
                 Ok(match on_sent {
                     Some(on_sent) => reqwest::Body::wrap_stream(counted(stream, on_sent)),
                     None => reqwest::Body::wrap_stream(stream),
@@ -253,29 +221,11 @@ fn counted(
     })
 }
 
-fn read_error(path: &Path, e: std::io::Error) -> Error {
-    Error::io(format!("cannot read {}", path.display()), e)
-}
-
-fn shrunk(path: &Path) -> Error {
-    Error::SourceMismatch(format!("{} is shorter than when the upload started", path.display()))
-}
-
-async fn open_range(path: &Path, position: u64, len: u64) -> Result<tokio::io::Take<tokio::fs::File>> {
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| read_error(path, e))?;
-    let size = file.metadata().await.map_err(|e| read_error(path, e))?.len();
-    if size < position + len {
-        return Err(shrunk(path));
-    }
-    file.seek(SeekFrom::Start(position)).await.map_err(|e| read_error(path, e))?;
-    Ok(file.take(len))
-}
-
 impl Data {
     /// The total length, when known (a stream's once it ended).
     pub(crate) fn length(&self) -> Option<u64> {
         match self {
-            Self::File { len, .. } => Some(*len),
+            Self::File(file) => Some(file.len),
             Self::Bytes(bytes) => Some(bytes.len() as u64),
             Self::Stream(s) => s.declared.or(s.eof.then_some(s.buf_start + s.buf.len() as u64)),
         }
@@ -284,9 +234,20 @@ impl Data {
     /// The range `[start, start + len)` of a file or bytes source, as its own source.
     pub(crate) fn range(&self, start: u64, len: u64) -> Option<Self> {
         match self {
-            Self::File { path, start: base, .. } => Some(Self::File { path: path.clone(), start: base + start, len }),
+            Self::File(file) => {
+                Some(Self::File(FileData { file: file.file.clone(), start: file.start + start, len, ahead: None }))
+            }
             Self::Bytes(bytes) => Some(Self::Bytes(bytes.slice(start as usize..(start + len) as usize))),
             Self::Stream(_) => None,
+        }
+    }
+
+    /// Starts reading the start of the chunk at `offset` of a file while the request
+    /// before it is answered (at most one piece is held ahead); other sources have their
+    /// bytes at hand already.
+    pub(crate) fn read_ahead(&mut self, offset: u64) {
+        if let Self::File(file) = self {
+            file.read_ahead(offset);
         }
     }
 
@@ -295,10 +256,7 @@ impl Data {
     /// that the last chunk is known to be the last.
     pub(crate) async fn chunk(&mut self, offset: u64, max: u64) -> Result<Chunk> {
         match self {
-            Self::File { path, start, len } => {
-                let available = len.saturating_sub(offset);
-                Ok(Chunk::File { path: path.clone(), position: *start + offset, len: available.min(max) })
-            }
+            Self::File(file) => Ok(Chunk::File(file.chunk(offset, max))),
             Self::Bytes(bytes) => {
                 let from = (offset as usize).min(bytes.len());
                 let to = from.saturating_add(max.try_into().unwrap_or(usize::MAX)).min(bytes.len());
@@ -375,7 +333,7 @@ mod tests {
     async fn bytes_of(chunk: Chunk) -> Vec<u8> {
         match chunk {
             Chunk::Bytes(b) => b.to_vec(),
-            Chunk::File { .. } => unreachable!(),
+            Chunk::File(_) => unreachable!(),
         }
     }
 
@@ -424,12 +382,68 @@ mod tests {
         assert_eq!(source.length(), Some(10));
         let mut part = source.range(4, 4).unwrap();
         let chunk = part.chunk(1, 100).await.unwrap();
-        assert!(matches!(&chunk, Chunk::File { position: 5, len: 3, .. }));
+        assert!(matches!(&chunk, Chunk::File(file) if file.position == 5 && file.len == 3));
         assert_eq!(
             chunk.checksum(ChecksumAlgorithm::Sha1).await.unwrap(),
             ChecksumAlgorithm::Sha1.header_value(b"567")
         );
         std::fs::write(&path, b"0123").unwrap();
         assert!(matches!(chunk.checksum(ChecksumAlgorithm::Sha1).await, Err(Error::SourceMismatch(_))));
+    }
+
+    async fn streamed(chunk: Chunk) -> Result<Vec<u8>> {
+        use futures_util::StreamExt as _;
+        let Chunk::File(mut chunk) = chunk else { unreachable!() };
+        let mut stream = chunk.stream().await?;
+        let mut bytes = Vec::new();
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| Error::io("stream", e))?;
+            assert!(!piece.is_empty() && piece.len() <= READ_BUFFER);
+            bytes.extend_from_slice(&piece);
+        }
+        Ok(bytes)
+    }
+
+    #[tokio::test]
+    async fn file_chunks_stream_their_bytes_with_or_without_a_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..5 * READ_BUFFER + 3).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut source = Source::file(&path).open().await.unwrap();
+        let chunk_size = 2 * READ_BUFFER as u64 + 7;
+        let mut offset = 0;
+        while offset < data.len() as u64 {
+            let chunk = source.chunk(offset, chunk_size).await.unwrap();
+            let len = chunk.len();
+            // What an uploader does while a chunk is answered.
+            source.read_ahead(offset + len);
+            assert_eq!(streamed(chunk).await.unwrap(), &data[offset as usize..(offset + len) as usize]);
+            offset += len;
+        }
+        // A read ahead for an offset the server did not confirm is not used.
+        source.read_ahead(10);
+        let chunk = source.chunk(3, 100).await.unwrap();
+        assert_eq!(streamed(chunk).await.unwrap(), &data[3..103]);
+        // Parts of a parallel upload read their own ranges.
+        let mut part = source.range(READ_BUFFER as u64, 2 * READ_BUFFER as u64).unwrap();
+        part.read_ahead(0);
+        let chunk = part.chunk(0, u64::MAX).await.unwrap();
+        assert_eq!(streamed(chunk).await.unwrap(), &data[READ_BUFFER..3 * READ_BUFFER]);
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrank_fails_before_its_chunk_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![1u8; 3 * READ_BUFFER]).unwrap();
+        let mut source = Source::file(&path).open().await.unwrap();
+        source.read_ahead(READ_BUFFER as u64);
+        // The read ahead may have run before or after the cut: either way the chunk fails.
+        std::fs::write(&path, vec![1u8; READ_BUFFER + 10]).unwrap();
+        let chunk = source.chunk(READ_BUFFER as u64, READ_BUFFER as u64).await.unwrap();
+        assert!(matches!(streamed(chunk).await, Err(Error::SourceMismatch(_))));
+        let chunk = source.chunk(0, 2 * READ_BUFFER as u64).await.unwrap();
+        assert!(matches!(streamed(chunk).await, Err(Error::SourceMismatch(_))));
     }
 }

@@ -324,7 +324,7 @@ impl Uploader {
         let url = self.url.clone().expect("created");
         let method = Method::PATCH;
         let limit = self.limit();
-        let chunk = self.data.chunk(self.offset, limit).await?;
+        let mut chunk = self.data.chunk(self.offset, limit).await?;
         let len = chunk.len();
         let declare_length = !self.length_sent && self.data.length().is_some();
         let mut headers = self.body_headers(&chunk).await?;
@@ -333,6 +333,9 @@ impl Uploader {
             headers.insert(UPLOAD_LENGTH, HeaderValue::from(length));
         }
         let body = chunk.body(self.sent_reporter()).await?;
+        // The next chunk's first bytes are read while this one is sent and answered, so
+        // that its request can go out as soon as the answer is in.
+        self.data.read_ahead(self.offset + len);
         let response = self.client.send(method.clone(), &url, headers, Some(body)).await?;
         let response = self.client.expect(&method, &url, response, &[StatusCode::NO_CONTENT, StatusCode::OK]).await?;
         let offset = header_u64(&method, &url, response.headers(), UPLOAD_OFFSET)?
@@ -411,9 +414,10 @@ impl Uploader {
         if self.partial {
             headers.insert("upload-concat", HeaderValue::from_static("partial"));
         }
-        let first = first.filter(|c| with_data && c.len() > 0 && capabilities.supports("creation-with-upload"));
+        let mut first = first.filter(|c| with_data && c.len() > 0 && capabilities.supports("creation-with-upload"));
         if let Some(chunk) = &first {
             headers.extend(self.body_headers(chunk).await?);
+            self.data.read_ahead(chunk.len());
         }
 
         let endpoint = self.client.endpoint().clone();
@@ -422,7 +426,7 @@ impl Uploader {
         let (url, confirmed) = loop {
             let on_sent = self.sent_reporter();
             let request = async {
-                let body = match &first {
+                let body = match first.as_mut() {
                     Some(chunk) => Some(chunk.body(on_sent).await?),
                     None => None,
                 };

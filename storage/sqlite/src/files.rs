@@ -116,6 +116,27 @@ impl DirSync {
     }
 }
 
+/// Asks the kernel to start writing the `len` bytes of `file` from `offset` to the disk,
+/// without waiting for them, so that a later `fdatasync` finds them written or on their
+/// way. On Linux, `POSIX_FADV_DONTNEED` does that (it starts the write-back of the range's
+/// dirty pages and drops only pages that are clean already, which bytes just written are
+/// not). Only a hint: it fails nothing, and the `fdatasync` that must follow still waits for
+/// every byte and reports any write-back error. Elsewhere it does nothing, and that
+/// `fdatasync` writes everything.
+pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{Advice, fadvise};
+        if let Some(len) = std::num::NonZeroU64::new(len)
+            && let Err(error) = fadvise(file, offset, Some(len), Advice::DontNeed)
+        {
+            tracing::debug!(%error, "cannot start the write-back of a data file");
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (file, offset, len);
+}
+
 /// Cuts `file` back to `len` bytes after a failed or rolled-back write. A failure is only
 /// logged: the caller is returning an error already, and the next writer truncates anyway.
 pub(crate) fn truncate_back(file: &File, len: u64, id: &UploadId) {

@@ -45,9 +45,9 @@
 //!   `synchronous = FULL`. After a crash or a power loss the recorded offset never covers
 //!   bytes that are not on disk, and an acknowledged offset is never lost. Bytes written
 //!   past the recorded offset (a write that was cut off) are truncated by the next
-//!   [`open`](SqliteStorageBuilder::open) or the next append. While a body arrives, what
-//!   is written is also synced beside the writing every MiB, so that the sync before the
-//!   commit only waits for the tail.
+//!   [`open`](SqliteStorageBuilder::open) or the next append. While a body arrives, the
+//!   disk is asked every MiB to start writing what arrived (on Linux), so that the sync
+//!   before the commit only waits for the tail.
 //! - [`Durability::Buffered`]: no `fsync` at all, and SQLite commits with
 //!   `synchronous = NORMAL`. It is faster, and a process crash loses nothing (the kernel
 //!   still holds the data), but a power loss or kernel crash may lose the tail of recent

@@ -17,9 +17,9 @@ const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 /// last moments of a big PATCH, and HEAD shows progress while the PATCH runs.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// With [`Durability::Sync`], the bytes written are flushed to the disk beside the writing
-/// every this many bytes, so that the `fdatasync` before the commit only waits for the
-/// tail of the body instead of all of it.
+/// With [`Durability::Sync`], the disk is asked to start writing the bytes of a body every
+/// this many bytes while more arrive (see [`files::start_writeback`]), so that the
+/// `fdatasync` before the commit only waits for the tail of the body instead of all of it.
 const WRITE_BEHIND_BYTES: u64 = 1024 * 1024;
 
 /// What the async side hands the blocking writer.
@@ -235,33 +235,22 @@ fn write_and_commit(
         // not stop receiving while the disk catches up. One at a time: the next waits for
         // the one before, so commits stay in order.
         let mut in_flight: Option<std::thread::ScopedJoinHandle<'_, Result<UploadInfo, StorageError>>> = None;
-        // A write-behind sync, never beside a checkpoint: a write-back error is reported
-        // to one `fdatasync` only, so each must be seen before anything is committed.
-        let mut syncing: Option<std::thread::ScopedJoinHandle<'_, io::Result<()>>> = None;
-        let received = receive(file, offset, rx, |end, reason| {
+        let received = receive(file, offset, rx, |from, end, reason| {
             match reason {
                 Flushed::Checkpoint if !options.atomic => {
-                    settle(&mut syncing)?;
                     land(&mut in_flight, &mut committed)?;
                     let from = committed.clone();
                     in_flight = Some(scope.spawn(move || commit(inner, file, id, &from, end, options)));
                 }
                 Flushed::Checkpoint => {}
-                Flushed::WriteBehind if write_behind => {
-                    if in_flight.as_ref().is_some_and(|c| c.is_finished()) {
-                        land(&mut in_flight, &mut committed)?;
-                    }
-                    if in_flight.is_none() && syncing.as_ref().is_none_or(|s| s.is_finished()) {
-                        settle(&mut syncing)?;
-                        syncing = Some(scope.spawn(move || file.sync_data()));
-                    }
-                }
+                // Only a start: the write-back's errors, if any, fail the `fdatasync`
+                // before the commit, which still waits for every byte.
+                Flushed::WriteBehind if write_behind => files::start_writeback(file, from, end - from),
                 Flushed::WriteBehind => {}
             }
             Ok(())
         });
-        let synced = settle(&mut syncing);
-        land(&mut in_flight, &mut committed).and(synced).map_err(ReceiveError::Storage).and(received)
+        land(&mut in_flight, &mut committed).map_err(ReceiveError::Storage).and(received)
     });
     // Closing the channel tells the async side to stop reading the body.
     rx.close();
@@ -296,14 +285,6 @@ fn write_and_commit(
         committed = Base::Recorded(info.clone());
     }
     (committed, result)
-}
-
-/// Waits for the write-behind sync in flight, if any; its error fails the append.
-fn settle(syncing: &mut Option<std::thread::ScopedJoinHandle<'_, io::Result<()>>>) -> Result<(), StorageError> {
-    if let Some(sync) = syncing.take() {
-        sync.join().unwrap_or_else(|_| Err(io::Error::other("a write-behind sync panicked")))?;
-    }
-    Ok(())
 }
 
 /// Waits for the checkpoint in flight, if any, and moves `committed` to what it committed.
@@ -384,13 +365,13 @@ enum ReceiveError {
 }
 
 /// Writes pieces at `offset` through a buffer until the body ends, calling `flushed` with
-/// the offset reached (everything before it flushed to the file) every
+/// the offsets of the bytes flushed to the file since the last call, every
 /// [`CHECKPOINT_BYTES`] or [`CHECKPOINT_INTERVAL`], and every [`WRITE_BEHIND_BYTES`].
 fn receive(
     mut file: &File,
     offset: u64,
     rx: &mut mpsc::Receiver<Piece>,
-    mut flushed: impl FnMut(u64, Flushed) -> Result<(), StorageError>,
+    mut flushed: impl FnMut(u64, u64, Flushed) -> Result<(), StorageError>,
 ) -> Result<Received, ReceiveError> {
     file.seek(SeekFrom::Start(offset)).map_err(ReceiveError::Io)?;
     let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
@@ -409,12 +390,12 @@ fn receive(
                 let (at, when) = last_checkpoint;
                 if end - at >= CHECKPOINT_BYTES || (end > at && when.elapsed() >= CHECKPOINT_INTERVAL) {
                     out.flush().map_err(ReceiveError::Io)?;
-                    flushed(end, Flushed::Checkpoint).map_err(ReceiveError::Storage)?;
+                    flushed(last_write_behind, end, Flushed::Checkpoint).map_err(ReceiveError::Storage)?;
                     last_checkpoint = (end, std::time::Instant::now());
                     last_write_behind = end;
                 } else if end - last_write_behind >= WRITE_BEHIND_BYTES {
                     out.flush().map_err(ReceiveError::Io)?;
-                    flushed(end, Flushed::WriteBehind).map_err(ReceiveError::Storage)?;
+                    flushed(last_write_behind, end, Flushed::WriteBehind).map_err(ReceiveError::Storage)?;
                     last_write_behind = end;
                 }
             }

@@ -568,7 +568,8 @@ async fn a_stale_offset_is_answered_while_another_writer_holds_the_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_mebibyte_sync_append_stores_every_byte() {
-    // Bodies past the write-behind step are synced beside the writing, then once more.
+    // Bodies past the write-behind step have their write-back started while they arrive,
+    // then are synced before the commit.
     let dir = tempfile::tempdir().unwrap();
     let storage = SqliteStorage::builder(dir.path()).durability(Durability::Sync).open().unwrap();
     let len = 5 * 1024 * 1024 + 12_345;
