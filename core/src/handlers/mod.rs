@@ -84,7 +84,7 @@ where
         return Box::pin(options::handle(shared, parts)).await;
     }
     check_version(method, &parts.headers)?;
-    if shared.runtime.shutdown.is_cancelled() {
+    if shared.runtime.is_shutting_down() {
         return Err(TusError::ShuttingDown);
     }
     // The big request futures (a body to stream) are boxed on their own, so that every
