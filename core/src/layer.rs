@@ -10,7 +10,6 @@ use crate::service::{NotFound, Runtime, Shared, TusService};
 use crate::storage::Storage;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use tower_layer::Layer;
 
 /// Adds a tus endpoint to a service: requests under the base path (default `/files`)
@@ -197,7 +196,7 @@ impl TusLayer {
     /// A handle that starts a graceful shutdown: new tus requests get 503, and bodies
     /// in flight stop, persist what they received and answer 503.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.runtime.shutdown.clone())
+        ShutdownHandle(self.runtime.clone())
     }
 
     /// The service answering tus requests alone; other paths get 404.
@@ -236,16 +235,16 @@ impl<S> Layer<S> for TusLayer {
 
 /// Starts the graceful shutdown of every service made by one [`TusLayer`].
 #[derive(Debug, Clone)]
-pub struct ShutdownHandle(CancellationToken);
+pub struct ShutdownHandle(Arc<Runtime>);
 
 impl ShutdownHandle {
     /// Starts the shutdown.
     pub fn shutdown(&self) {
-        self.0.cancel();
+        self.0.start_shutdown();
     }
 
     /// Whether the shutdown has started.
     pub fn is_shutting_down(&self) -> bool {
-        self.0.is_cancelled()
+        self.0.is_shutting_down()
     }
 }

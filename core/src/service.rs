@@ -14,7 +14,7 @@ use http::{Request, Response, StatusCode};
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
@@ -22,8 +22,25 @@ use tower_service::Service;
 /// State shared by all services of one layer.
 #[derive(Debug, Default)]
 pub(crate) struct Runtime {
+    /// Cancelled when the graceful shutdown starts; for what waits on it.
     pub(crate) shutdown: CancellationToken,
+    /// Set (before `shutdown` is cancelled) when the graceful shutdown starts: what every
+    /// request checks, without the token's lock, which all requests would share.
+    shutting_down: AtomicBool,
     pub(crate) janitor_started: AtomicBool,
+}
+
+impl Runtime {
+    /// Starts the graceful shutdown.
+    pub(crate) fn start_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        self.shutdown.cancel();
+    }
+
+    /// Whether the graceful shutdown has started.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
 }
 
 /// Everything a handler needs, behind one `Arc`.

@@ -81,20 +81,22 @@ where
     B::Error: Into<BoxError>,
 {
     if *method == Method::OPTIONS {
-        return options::handle(shared, parts).await;
+        return Box::pin(options::handle(shared, parts)).await;
     }
     check_version(method, &parts.headers)?;
-    if shared.runtime.shutdown.is_cancelled() {
+    if shared.runtime.is_shutting_down() {
         return Err(TusError::ShuttingDown);
     }
+    // The big request futures (a body to stream) are boxed on their own, so that every
+    // request, HEAD above all, does not allocate and move a future the size of theirs.
     match (target, method) {
-        (Target::Collection, &Method::POST) => create::handle(shared, parts, body).await,
+        (Target::Collection, &Method::POST) => Box::pin(create::handle(shared, parts, body)).await,
         (Target::Collection, _) => Err(TusError::MethodNotAllowed),
         (Target::Upload(None), _) => Err(TusError::NotFound),
         (Target::Upload(Some(id)), &Method::HEAD) => head::handle(shared, parts, id).await,
-        (Target::Upload(Some(id)), &Method::PATCH) => patch::handle(shared, parts, id, body).await,
-        (Target::Upload(Some(id)), &Method::GET) => download::handle(shared, parts, id).await,
-        (Target::Upload(Some(id)), &Method::DELETE) => delete::handle(shared, parts, id).await,
+        (Target::Upload(Some(id)), &Method::PATCH) => Box::pin(patch::handle(shared, parts, id, body)).await,
+        (Target::Upload(Some(id)), &Method::GET) => Box::pin(download::handle(shared, parts, id)).await,
+        (Target::Upload(Some(id)), &Method::DELETE) => Box::pin(delete::handle(shared, parts, id)).await,
         (Target::Upload(Some(_)), _) => Err(TusError::MethodNotAllowed),
     }
 }

@@ -36,7 +36,15 @@ CREATE TABLE concat_parts (
 CREATE INDEX concat_parts_partial ON concat_parts (partial_id);
 "#;
 
-const COLUMNS: &str = r#"id, "offset", length, metadata, concat, created_at, expires_at, state"#;
+/// The columns of an upload record, in the order [`record`] reads them (a macro so that
+/// queries can be built with `concat!`, without a `format!` per query).
+macro_rules! columns {
+    () => {
+        r#"id, "offset", length, metadata, concat, created_at, expires_at, state"#
+    };
+}
+
+const COLUMNS: &str = columns!();
 
 /// Maps a SQLite error: lock contention is temporary, anything else is a backend failure.
 pub(crate) fn db_err(err: rusqlite::Error) -> StorageError {
@@ -304,13 +312,15 @@ impl Drop for Reader<'_> {
 }
 
 fn record(conn: &Connection, row: &Row<'_>) -> Result<Record, StorageError> {
-    let id: String = row.get(0).map_err(db_err)?;
-    let id = UploadId::new(&id).map_err(StorageError::other)?;
+    let text = |column| text_column(row, column);
+    let required =
+        |column| text_column(row, column)?.ok_or_else(|| StorageError::other("corrupt upload record: NULL text"));
+    let id = UploadId::new(required(0)?).map_err(StorageError::other)?;
     let mut info = UploadInfo::new(id);
     info.offset = from_sql(row.get(1).map_err(db_err)?)?;
     info.length = row.get::<_, Option<i64>>(2).map_err(db_err)?.map(from_sql).transpose()?;
-    info.metadata = Metadata::parse(&row.get::<_, String>(3).map_err(db_err)?).map_err(StorageError::other)?;
-    info.concat = match row.get::<_, Option<String>>(4).map_err(db_err)?.as_deref() {
+    info.metadata = Metadata::parse(required(3)?).map_err(StorageError::other)?;
+    info.concat = match text(4)? {
         None => None,
         Some("partial") => Some(Concat::Partial),
         Some("final") => Some(Concat::Final(parts(conn, &info.id)?)),
@@ -318,13 +328,18 @@ fn record(conn: &Connection, row: &Row<'_>) -> Result<Record, StorageError> {
     };
     info.created_at = from_millis(row.get(5).map_err(db_err)?);
     info.expires_at = row.get::<_, Option<i64>>(6).map_err(db_err)?.map(from_millis);
-    let state = match row.get::<_, String>(7).map_err(db_err)?.as_str() {
+    let state = match required(7)? {
         "active" => State::Active,
         "terminated" => State::Terminated,
         "expired" => State::Expired,
         other => return Err(StorageError::other(format!("corrupt upload record: state {other:?}"))),
     };
     Ok(Record { info, state })
+}
+
+/// A text column read in place, without copying it into a `String` first.
+fn text_column<'row>(row: &'row Row<'_>, column: usize) -> Result<Option<&'row str>, StorageError> {
+    row.get_ref(column).map_err(db_err)?.as_str_or_null().map_err(|e| db_err(e.into()))
 }
 
 /// The partial uploads of a final upload, in order.
@@ -343,7 +358,8 @@ fn parts(conn: &Connection, final_id: &UploadId) -> Result<Vec<UploadId>, Storag
 
 /// The record of `id`, tombstone or not.
 pub(crate) fn load(conn: &Connection, id: &UploadId) -> Result<Option<Record>, StorageError> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM uploads WHERE id = ?1")).map_err(db_err)?;
+    let mut stmt =
+        conn.prepare_cached(concat!("SELECT ", columns!(), " FROM uploads WHERE id = ?1")).map_err(db_err)?;
     let mut rows = stmt.query([id.as_str()]).map_err(db_err)?;
     match rows.next().map_err(db_err)? {
         Some(row) => record(conn, row).map(Some),

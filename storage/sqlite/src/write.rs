@@ -4,12 +4,15 @@
 use crate::{Durability, Inner, db, files};
 use bytes::Bytes;
 use std::fs::File;
-use std::io::{self, BufWriter, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, IoSlice, Read as _, Seek as _, SeekFrom, Write as _};
 use tokio::sync::mpsc;
 use tus_core::{AppendOptions, CreatedWithUpload, NewUpload, StorageError, UploadId, UploadInfo};
 
-/// How much of a body is gathered before it goes to the file.
+/// How much of a body is gathered before it goes to the file…
 const WRITE_BUFFER: usize = 256 * 1024;
+/// …in at most this many pieces (one `writev`; the pieces are the body's own buffers,
+/// not copies, so this also bounds the memory they hold).
+const WRITE_PIECES: usize = 16;
 
 /// A long non-atomic append commits what it has stored after this many bytes…
 const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
@@ -177,9 +180,8 @@ pub(crate) fn create_with_upload(
     options: AppendOptions,
 ) -> Result<CreatedWithUpload, StorageError> {
     let id = upload.id.clone();
-    if db::load(&*inner.readers.get()?, &id)?.is_some() {
-        return Err(StorageError::AlreadyExists);
-    }
+    // No look for an existing record first: the insert finds it (see below), and fresh IDs
+    // (random) never have one.
     let path = inner.data_path(&id);
     let file = match files::create_new(&path) {
         Ok(file) => file,
@@ -204,13 +206,36 @@ pub(crate) fn create_with_upload(
         }
         Base::Unrecorded(_) => {
             // Nothing was recorded: the upload does not exist, and neither may its file.
-            // Another creator of the same ID may own the file now; it is locked by us, so
-            // only a record of ours could make it theirs.
             let failed = stored.err().unwrap_or_else(|| StorageError::other("the upload was not recorded"));
-            if !matches!(failed, StorageError::AlreadyExists) {
+            if matches!(failed, StorageError::AlreadyExists) {
+                keep_if_recorded(inner, &file, &path, &id);
+            } else {
                 discard(&path, &id);
             }
             Err(failed)
+        }
+    }
+}
+
+/// The insert of a creation-with-upload found a record of its ID. The file was created
+/// here (exclusively, so none of its bytes are anyone else's) and is still locked. A live
+/// record at offset 0 may be another creator's that makes the file its own (`create`
+/// records first, then makes the file; its first append waits for this lock): it gets the
+/// file back empty, as it was made. Any other record (a tombstone, a record gone since, an
+/// upload with bytes whose file is gone) had no file before: the file goes.
+fn keep_if_recorded(inner: &Inner, file: &File, path: &std::path::Path, id: &UploadId) {
+    let live = inner
+        .readers
+        .get()
+        .and_then(|conn| db::load(&conn, id))
+        .map(|record| record.is_some_and(|record| record.state == db::State::Active && record.info.offset == 0));
+    match live {
+        Ok(true) => files::truncate_back(file, 0, id),
+        Ok(false) => discard(path, id),
+        // Unsure whose it is: empty, the file is right for a live upload and harmless otherwise.
+        Err(error) => {
+            tracing::warn!(%id, %error, "cannot read the record that a new upload collided with");
+            files::truncate_back(file, 0, id);
         }
     }
 }
@@ -374,19 +399,16 @@ fn receive(
     mut flushed: impl FnMut(u64, u64, Flushed) -> Result<(), StorageError>,
 ) -> Result<Received, ReceiveError> {
     file.seek(SeekFrom::Start(offset)).map_err(ReceiveError::Io)?;
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut out = Gathered::new(file);
     let mut end = offset;
     let mut last_checkpoint = (offset, std::time::Instant::now());
     let mut last_write_behind = offset;
     loop {
         match rx.blocking_recv() {
             Some(Piece::Chunk(chunk)) => {
-                if let Err(e) = out.write_all(&chunk) {
-                    // Dropped without flushing: the caller truncates anyway.
-                    let _ = out.into_parts();
-                    return Err(ReceiveError::Io(e));
-                }
                 end += chunk.len() as u64;
+                // On an error, what is still gathered is dropped: the caller truncates anyway.
+                out.push(chunk).map_err(ReceiveError::Io)?;
                 let (at, when) = last_checkpoint;
                 if end - at >= CHECKPOINT_BYTES || (end > at && when.elapsed() >= CHECKPOINT_INTERVAL) {
                     out.flush().map_err(ReceiveError::Io)?;
@@ -400,14 +422,55 @@ fn receive(
                 }
             }
             Some(Piece::End { failed }) => {
-                out.into_inner().map_err(|e| ReceiveError::Io(e.into_error()))?;
+                out.flush().map_err(ReceiveError::Io)?;
                 return Ok(Received::Ended { end, failed });
             }
-            None => {
-                let _ = out.into_parts();
-                return Ok(Received::Abandoned);
+            // What is still gathered is dropped unwritten: the caller truncates anyway.
+            None => return Ok(Received::Abandoned),
+        }
+    }
+}
+
+/// Body pieces waiting to be written at the file's position, written together by one
+/// `writev` once [`WRITE_BUFFER`] bytes or [`WRITE_PIECES`] pieces are waiting. The
+/// pieces are kept as they came (no copy into a buffer of our own).
+struct Gathered<'f> {
+    file: &'f File,
+    pieces: Vec<Bytes>,
+    bytes: usize,
+}
+
+impl<'f> Gathered<'f> {
+    fn new(file: &'f File) -> Self {
+        Self { file, pieces: Vec::with_capacity(WRITE_PIECES), bytes: 0 }
+    }
+
+    /// Adds `piece`, writing everything gathered when that is enough.
+    fn push(&mut self, piece: Bytes) -> io::Result<()> {
+        self.bytes += piece.len();
+        self.pieces.push(piece);
+        if self.bytes >= WRITE_BUFFER || self.pieces.len() >= WRITE_PIECES { self.flush() } else { Ok(()) }
+    }
+
+    /// Writes everything gathered, in order.
+    fn flush(&mut self) -> io::Result<()> {
+        let mut slices = [IoSlice::new(&[]); WRITE_PIECES];
+        let count = self.pieces.len();
+        for (slice, piece) in slices.iter_mut().zip(&self.pieces) {
+            *slice = IoSlice::new(piece);
+        }
+        let mut left = &mut slices[..count];
+        while !left.is_empty() {
+            match (&mut &*self.file).write_vectored(left) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => IoSlice::advance_slices(&mut left, written),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
+        self.pieces.clear();
+        self.bytes = 0;
+        Ok(())
     }
 }
 

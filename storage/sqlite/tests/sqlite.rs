@@ -894,3 +894,60 @@ async fn small_creation_with_upload_bodies_in_many_chunks_or_broken() {
         assert_eq!(std::fs::metadata(data_file(dir.path(), &id)).unwrap().len(), kept);
     }
 }
+
+/// A creation-with-upload on the ID of a terminated upload is refused and leaves no file
+/// behind (the tombstone owns none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_with_upload_on_a_tombstoned_id_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(3)).await;
+    append(&storage, &id, 0, b"abc").await;
+    storage.remove(&id, Removal::Terminated).await.unwrap();
+    let new = NewUpload::new(id.clone()).with_length(Some(5));
+    let refused =
+        storage.create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new()).await;
+    assert!(matches!(refused, Err(StorageError::AlreadyExists)));
+    assert!(!data_file(dir.path(), &id).exists(), "a refused creation-with-upload leaves no file");
+    assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
+}
+
+/// A creation-with-upload that finds a live record at offset 0 without its file (another
+/// creator between recording and making the file) is refused, and the file it made is
+/// left empty for that upload, whose appends then work as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_with_upload_on_a_live_id_leaves_the_file_empty_for_that_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    let id = new_upload(&storage, Some(3)).await;
+    std::fs::remove_file(data_file(dir.path(), &id)).unwrap();
+    let new = NewUpload::new(id.clone()).with_length(Some(5));
+    let refused =
+        storage.create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new()).await;
+    assert!(matches!(refused, Err(StorageError::AlreadyExists)));
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"", "none of the refused bytes stay");
+    assert_eq!(storage.info(&id).await.unwrap().offset, 0);
+    assert_eq!(append(&storage, &id, 0, b"abc").await.offset, 3);
+    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"abc");
+}
+
+/// Many small chunks of uneven sizes (more than one gathered write's worth of pieces)
+/// reach the file whole and in order, in both durability modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_small_chunks_are_written_in_order() {
+    for durability in [Durability::Sync, Durability::Buffered] {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::builder(dir.path()).durability(durability).open().unwrap();
+        let chunks: Vec<Bytes> = (0..700u32)
+            .map(|n| Bytes::from((0..(n % 97 + 1)).map(|k| (n * 31 + k) as u8).collect::<Vec<u8>>()))
+            .collect();
+        let expected: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let len = expected.len() as u64;
+        let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, BodyError>));
+        let id = new_upload(&storage, Some(len)).await;
+        let info =
+            storage.append(&id, 0, &mut ChunkStream::new(stream, Some(len)), AppendOptions::new()).await.unwrap();
+        assert_eq!(info.offset, len);
+        assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), expected);
+    }
+}
