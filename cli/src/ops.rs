@@ -6,6 +6,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
@@ -81,7 +82,9 @@ fn text(status: StatusCode, body: impl Into<bytes::Bytes>) -> Response<ResponseB
 /// `--metrics-listen` listener, which serves no uploads).
 #[derive(Debug, Clone)]
 pub(crate) struct Router {
-    pub(crate) ops: Ops,
+    /// Shared: hyper clones the router for every request, and cloning `Ops` itself would
+    /// take the locks of its cancellation tokens each time.
+    pub(crate) ops: Arc<Ops>,
     pub(crate) tus: Option<TusService<NotFound>>,
 }
 
@@ -103,7 +106,7 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let path = request.uri().path();
         if self.ops.handles(path) {
-            let ops = self.ops.clone();
+            let ops = Arc::clone(&self.ops);
             let (method, path) = (request.method().clone(), path.to_owned());
             return Box::pin(async move { Ok(ops.answer(&method, &path).await.map(TusBody::tus)) });
         }

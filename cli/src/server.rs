@@ -11,6 +11,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -104,7 +105,7 @@ impl Server {
         let tus = layer.standalone();
         // Expired uploads left by an earlier run go without waiting for the first request.
         tus.start_janitor();
-        let service = TowerToHyperService::new(Router { ops: main_ops, tus: Some(tus) });
+        let service = TowerToHyperService::new(Router { ops: Arc::new(main_ops), tus: Some(tus) });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // The timer enables hyper's header read timeout (30 s) against slow-header clients.
         builder.http1().timer(TokioTimer::new());
@@ -130,7 +131,7 @@ impl Server {
         let ops_stop = CancellationToken::new();
         let _stop_ops = ops_stop.clone().drop_guard();
         if let Some(ops_listener) = ops_listener {
-            let ops_service = TowerToHyperService::new(Router { ops, tus: None });
+            let ops_service = TowerToHyperService::new(Router { ops: Arc::new(ops), tus: None });
             tokio::spawn(serve_ops(ops_listener, builder.clone(), ops_service, ops_stop.clone()));
         }
         let mut shutdown = std::pin::pin!(shutdown);
