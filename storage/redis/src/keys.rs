@@ -18,6 +18,7 @@ pub(crate) enum Channel<'a> {
 const LOCK: &str = "lock:";
 const RELEASE: &str = "release:";
 const RELEASED: &str = "released:";
+const WAITING: &str = "waiting:";
 
 impl Keys {
     pub(crate) fn new(prefix: impl Into<String>) -> Self {
@@ -27,6 +28,11 @@ impl Keys {
     /// The key holding the lease on `id`.
     pub(crate) fn lock(&self, id: &str) -> String {
         format!("{}{LOCK}{id}", self.prefix)
+    }
+
+    /// The key that says a request found the lock on `id` held and may be waiting for it.
+    pub(crate) fn waiting(&self, id: &str) -> String {
+        format!("{}{WAITING}{id}", self.prefix)
     }
 
     /// The channel release requests for `id` are published on.
@@ -78,6 +84,7 @@ mod tests {
         assert_eq!(keys.lock("abc"), "tus:lock:abc");
         assert_eq!(keys.release("abc"), "tus:release:abc");
         assert_eq!(keys.released("abc"), "tus:released:abc");
+        assert_eq!(keys.waiting("abc"), "tus:waiting:abc");
         assert_eq!(keys.parse("tus:release:abc"), Some(Channel::Release("abc")));
         assert_eq!(keys.parse("tus:released:abc"), Some(Channel::Released("abc")));
         assert_eq!(keys.parse("tus:releasedabc"), None);

@@ -40,8 +40,11 @@
 //!   (again after a second if the same holder still has it, in case the request was lost),
 //!   like [`MemoryLocker`](tus_core::MemoryLocker): a holder that took the lock after the
 //!   waiter started waiting is not disturbed.
-//! - **Waking up.** Releasing deletes the key and publishes on `<prefix>released:<ID>` in
-//!   the same script; waiters retry `SET NX` when that arrives, and at least every
+//! - **Waking up.** An attempt that finds the lock held also sets `<prefix>waiting:<ID>`
+//!   (in the same script, so no release slips in between). Releasing deletes the key and,
+//!   when that marker was set, deletes it and publishes on `<prefix>released:<ID>` in the
+//!   same script (a release nobody waits for publishes nothing, sparing every instance's
+//!   subscription a message per PATCH); waiters retry `SET NX` when that arrives, and at least every
 //!   [poll interval](RedisLockerBuilder::poll_interval) (50 ms by default) in case it does
 //!   not, until their timeout: then [`LockError::Timeout`](tus_core::LockError::Timeout)
 //!   (the server answers `423 Locked` with `Retry-After`).
@@ -81,8 +84,11 @@
 //!
 //! # Keys and channels
 //!
-//! With the default prefix `tus:`, upload `ID` uses the key `tus:lock:ID` and the channels
-//! `tus:release:ID` and `tus:released:ID`; nothing else is written. Give each deployment
+//! With the default prefix `tus:`, upload `ID` uses the keys `tus:lock:ID` and
+//! `tus:waiting:ID` (both expire within the lease TTL) and the channels `tus:release:ID` and
+//! `tus:released:ID`; nothing else is written. During a rolling upgrade from a version
+//! without the waiting marker, its waiters are woken by polling (every poll interval)
+//! rather than by a message. Give each deployment
 //! sharing a Redis database its own [prefix](RedisLockerBuilder::key_prefix).
 
 #![forbid(unsafe_code)]

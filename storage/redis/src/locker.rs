@@ -15,10 +15,13 @@ use tus_core::{LockError, LockRelease, Locker, UploadId, UploadLock};
 
 /// `SET key token NX PX ttl`; on failure, the token of the current holder (nil if the key
 /// vanished in between).
+/// When the lock is held, the same script marks the upload as waited for (`KEYS[2]`, for
+/// as long as a lease), so that no release can slip between this attempt and the mark.
 const ACQUIRE: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
     return 1
 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
 return redis.call('GET', KEYS[1])
 ";
 
@@ -30,11 +33,15 @@ end
 return 0
 ";
 
-/// Deletes the key only while it holds our token, and tells waiters everywhere.
+/// Deletes the key only while it holds our token, and tells waiters everywhere, when an
+/// attempt found the lock held since the last release (`KEYS[2]`): most releases have no
+/// waiter, and a message would wake every instance's subscription for nothing.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     redis.call('DEL', KEYS[1])
-    redis.call('PUBLISH', ARGV[2], ARGV[1])
+    if redis.call('DEL', KEYS[2]) == 1 then
+        redis.call('PUBLISH', ARGV[2], ARGV[1])
+    end
     return 1
 end
 return 0
@@ -162,6 +169,7 @@ impl RedisLocker {
         let pending = Pending::new(inner, id, &token, stop.clone());
         let lost = CancellationToken::new();
         let key = inner.keys.lock(id);
+        let waiting = inner.keys.waiting(id);
         let ttl = millis(inner.lease_ttl);
         let started = Instant::now();
         let script = &inner.scripts.acquire;
@@ -169,7 +177,7 @@ impl RedisLocker {
         let outcome: Value = inner
             .commands
             .run(|mut connection| async move {
-                script.key(&key).arg(token_arg).arg(ttl).invoke_async(&mut connection).await
+                script.key(&key).key(&waiting).arg(token_arg).arg(ttl).invoke_async(&mut connection).await
             })
             .await?;
         match outcome {
@@ -243,12 +251,13 @@ impl Inner {
     /// failure is not worth a warning.
     async fn release(&self, id: &str, token: &str, cleanup: bool) {
         let key = self.keys.lock(id);
+        let waiting = self.keys.waiting(id);
         let channel = self.keys.released(id);
         let script = &self.scripts.release;
         let result: Result<i64, _> = self
             .commands
             .run(|mut connection| async move {
-                script.key(&key).arg(token).arg(&channel).invoke_async(&mut connection).await
+                script.key(&key).key(&waiting).arg(token).arg(&channel).invoke_async(&mut connection).await
             })
             .await;
         match result {

@@ -396,3 +396,65 @@ async fn connecting_to_nothing_fails_fast() {
     assert!(!with_password.to_string().contains("hunter2"), "{with_password}");
     assert!(with_password.to_string().contains(":***@"), "{with_password}");
 }
+
+/// A release publishes on the `released` channel only when an attempt found the lock held
+/// since it was taken: most releases have no waiter, and their message would wake every
+/// instance's subscription for nothing.
+#[tokio::test]
+async fn a_release_is_announced_only_when_someone_waited() {
+    use futures_util::StreamExt as _;
+    let redis = RedisServer::start();
+    let a = locker(&redis).await;
+    let b = locker(&redis).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut pubsub = client.get_async_pubsub().await.unwrap();
+    pubsub.psubscribe("tus:released:*").await.unwrap();
+    let mut messages = pubsub.on_message();
+    let next = async |messages: &mut (dyn futures_util::Stream<Item = redis::Msg> + Unpin + Send)| {
+        tokio::time::timeout(Duration::from_millis(300), messages.next()).await.ok().flatten()
+    };
+
+    // Nobody waited: nothing is published.
+    a.lock(&id("quiet"), Duration::from_secs(1)).await.unwrap().release().await;
+    assert!(next(&mut messages).await.is_none(), "a release nobody waited for was announced");
+
+    // b found the lock held: the release is announced, once.
+    let held = a.lock(&id("busy"), Duration::from_secs(1)).await.unwrap();
+    assert!(b.try_lock(&id("busy")).await.unwrap().is_none());
+    held.release().await;
+    let message = next(&mut messages).await.expect("the release after a failed attempt is announced");
+    assert_eq!(message.get_channel_name(), "tus:released:busy");
+    let again = a.lock(&id("busy"), Duration::from_secs(1)).await.unwrap();
+    again.release().await;
+    assert!(next(&mut messages).await.is_none(), "the marker is used up by the release that announced it");
+}
+
+/// A waiter on another instance is woken by the release itself, long before its next poll.
+#[tokio::test]
+async fn a_waiter_on_another_instance_wakes_on_the_release_not_the_poll() {
+    let redis = RedisServer::start();
+    let a = locker(&redis).await;
+    let b = RedisLocker::builder(redis.url())
+        .poll_interval(Duration::from_secs(30))
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    for round in 0..3 {
+        // The holder ignores b's request to let go, then releases on its own.
+        let held = a.lock(&id("wake"), Duration::from_secs(1)).await.unwrap();
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { b.lock(&id("wake"), Duration::from_secs(10)).await.map(|lock| (lock, Instant::now())) }
+        });
+        assert!(eventually(Duration::from_secs(2), async || b.waiting() == 1).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let released = Instant::now();
+        held.release().await;
+        let (lock, taken) = waiter.await.unwrap().unwrap();
+        let after = taken - released;
+        eprintln!("round {round}: the other instance took the lock {after:?} after the release");
+        assert!(after < Duration::from_secs(5), "woken by its poll, not the release: {after:?}");
+        lock.release().await;
+    }
+}
