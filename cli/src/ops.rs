@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 use tus_core::metrics::TusMetrics;
-use tus_core::{NotFound, Readiness, ResponseBody, TusBody, TusService};
+use tus_core::{NotFound, Readiness, ResponseBody, ResponseFuture, TusBody, TusService};
 
 /// The liveness path.
 pub const HEALTHZ: &str = "/healthz";
@@ -88,7 +88,25 @@ pub(crate) struct Router {
     pub(crate) tus: Option<TusService<NotFound>>,
 }
 
-type RouterFuture = Pin<Box<dyn Future<Output = Result<Response<TusBody<ResponseBody>>, Infallible>> + Send>>;
+type RouterResponse = Result<Response<TusBody<ResponseBody>>, Infallible>;
+
+/// The router's future: tus's own (no second allocation per upload request), or a boxed
+/// one for the operations endpoints.
+pub(crate) enum RouterFuture {
+    Tus(ResponseFuture<std::future::Ready<Result<Response<ResponseBody>, Infallible>>>),
+    Other(Pin<Box<dyn Future<Output = RouterResponse> + Send>>),
+}
+
+impl Future for RouterFuture {
+    type Output = RouterResponse;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<RouterResponse> {
+        match self.get_mut() {
+            Self::Tus(future) => Pin::new(future).poll(cx),
+            Self::Other(future) => future.as_mut().poll(cx),
+        }
+    }
+}
 
 impl<B> Service<Request<B>> for Router
 where
@@ -108,11 +126,15 @@ where
         if self.ops.handles(path) {
             let ops = Arc::clone(&self.ops);
             let (method, path) = (request.method().clone(), path.to_owned());
-            return Box::pin(async move { Ok(ops.answer(&method, &path).await.map(TusBody::tus)) });
+            return RouterFuture::Other(Box::pin(
+                async move { Ok(ops.answer(&method, &path).await.map(TusBody::tus)) },
+            ));
         }
         match &mut self.tus {
-            Some(tus) => Box::pin(tus.call(request)),
-            None => Box::pin(std::future::ready(Ok(text(StatusCode::NOT_FOUND, "not found\n").map(TusBody::tus)))),
+            Some(tus) => RouterFuture::Tus(tus.call(request)),
+            None => RouterFuture::Other(Box::pin(std::future::ready(Ok(
+                text(StatusCode::NOT_FOUND, "not found\n").map(TusBody::tus)
+            )))),
         }
     }
 }
