@@ -44,8 +44,6 @@ macro_rules! columns {
     };
 }
 
-const COLUMNS: &str = columns!();
-
 /// Maps a SQLite error: lock contention is temporary, anything else is a backend failure.
 pub(crate) fn db_err(err: rusqlite::Error) -> StorageError {
     if is_busy(&err) { StorageError::Unavailable(Box::new(err)) } else { StorageError::Other(Box::new(err)) }
@@ -388,8 +386,10 @@ pub(crate) fn insert(conn: &Connection, upload: &NewUpload, offset: u64) -> Resu
     };
     // The writer runs this in a savepoint: the record and its parts go in together or not at all.
     let inserted = conn
-        .prepare_cached(&format!(
-            "INSERT INTO uploads ({COLUMNS}) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
+        .prepare_cached(concat!(
+            "INSERT INTO uploads (",
+            columns!(),
+            ") VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
         ))
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -538,8 +538,10 @@ pub(crate) fn finals_waiting_for(conn: &Connection, partial: &UploadId) -> Resul
 /// Up to `limit` live, unfinished uploads whose expiry is at or before `now`, soonest first.
 pub(crate) fn expired(conn: &Connection, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
     let mut stmt = conn
-        .prepare_cached(&format!(
-            r#"SELECT {COLUMNS} FROM uploads
+        .prepare_cached(concat!(
+            "SELECT ",
+            columns!(),
+            r#" FROM uploads
                WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1
                  AND (length IS NULL OR "offset" < length)
                ORDER BY expires_at, id LIMIT ?2"#
