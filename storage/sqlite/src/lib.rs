@@ -331,12 +331,7 @@ async fn feed(data: &mut ChunkStream, tx: mpsc::Sender<Piece>) {
             () = tx.closed() => return,
             next = data.next_chunk() => next,
         };
-        let piece = match next {
-            Some(Ok(chunk)) if chunk.is_empty() => continue,
-            Some(Ok(chunk)) => Piece::Chunk(chunk),
-            Some(Err(_)) => Piece::End { failed: true },
-            None => Piece::End { failed: false },
-        };
+        let Some(piece) = Piece::from_next(next) else { continue };
         let end = matches!(piece, Piece::End { .. });
         // A closed channel means the writer stopped (stale offset, I/O error); its result
         // says why, and the rest of the body is not needed.
@@ -352,18 +347,17 @@ async fn prefetch(data: &mut ChunkStream) -> (Vec<Piece>, bool) {
     let mut pieces = Vec::new();
     let mut bytes = 0u64;
     while bytes <= PREFETCH_BYTES {
-        let end = match data.next_chunk().await {
-            Some(Ok(chunk)) if chunk.is_empty() => continue,
-            Some(Ok(chunk)) => {
+        match Piece::from_next(data.next_chunk().await) {
+            None => {}
+            Some(Piece::Chunk(chunk)) => {
                 bytes += chunk.len() as u64;
                 pieces.push(Piece::Chunk(chunk));
-                continue;
             }
-            Some(Err(_)) => Piece::End { failed: true },
-            None => Piece::End { failed: false },
-        };
-        pieces.push(end);
-        return (pieces, true);
+            Some(end) => {
+                pieces.push(end);
+                return (pieces, true);
+            }
+        }
     }
     (pieces, false)
 }

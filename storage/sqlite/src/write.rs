@@ -34,6 +34,19 @@ pub(crate) enum Piece {
     End { failed: bool },
 }
 
+impl Piece {
+    /// What the next item of a body is for the writer; `None` for an empty chunk (nothing
+    /// to write).
+    pub(crate) fn from_next(next: Option<Result<Bytes, tus_core::BodyError>>) -> Option<Self> {
+        match next {
+            Some(Ok(chunk)) if chunk.is_empty() => None,
+            Some(Ok(chunk)) => Some(Self::Chunk(chunk)),
+            Some(Err(_)) => Some(Self::End { failed: true }),
+            None => Some(Self::End { failed: false }),
+        }
+    }
+}
+
 /// How the body reached the file.
 enum Received {
     /// The body ended (cleanly, or with an error when `failed`) at offset `end`.
