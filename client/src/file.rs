@@ -110,7 +110,7 @@ impl SourceFile {
 #[derive(Debug)]
 pub(crate) struct ReadAhead {
     position: u64,
-    len: usize,
+    pub(crate) len: usize,
     read: JoinHandle<io::Result<Bytes>>,
 }
 
@@ -125,15 +125,17 @@ pub(crate) struct FileData {
 }
 
 impl FileData {
-    /// Starts reading the first piece of the chunk at `offset` (relative to the start),
-    /// unless that is the end. A chunk made at that offset takes it; any other drops it.
-    pub(crate) fn read_ahead(&mut self, offset: u64) {
-        if offset >= self.len {
+    /// Starts reading the first piece of the chunk of at most `max` bytes at `offset`
+    /// (relative to the start), unless that is the end. A chunk made at that offset takes
+    /// it; any other drops it.
+    pub(crate) fn read_ahead(&mut self, offset: u64, max: u64) {
+        if offset >= self.len || max == 0 {
             self.ahead = None;
             return;
         }
         let position = self.start + offset;
-        let len = piece_len(self.len - offset);
+        // No more than the chunk will send: small chunks must not read a whole piece.
+        let len = piece_len((self.len - offset).min(max));
         self.ahead = Some(ReadAhead { position, len, read: self.file.spawn_read(position, len) });
     }
 

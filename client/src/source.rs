@@ -245,9 +245,9 @@ impl Data {
     /// Starts reading the start of the chunk at `offset` of a file while the request
     /// before it is answered (at most one piece is held ahead); other sources have their
     /// bytes at hand already.
-    pub(crate) fn read_ahead(&mut self, offset: u64) {
+    pub(crate) fn read_ahead(&mut self, offset: u64, max: u64) {
         if let Self::File(file) = self {
-            file.read_ahead(offset);
+            file.read_ahead(offset, max);
         }
     }
 
@@ -411,23 +411,31 @@ mod tests {
         let data: Vec<u8> = (0..5 * READ_BUFFER + 3).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &data).unwrap();
         let mut source = Source::file(&path).open().await.unwrap();
-        let chunk_size = 2 * READ_BUFFER as u64 + 7;
-        let mut offset = 0;
-        while offset < data.len() as u64 {
-            let chunk = source.chunk(offset, chunk_size).await.unwrap();
-            let len = chunk.len();
-            // What an uploader does while a chunk is answered.
-            source.read_ahead(offset + len);
-            assert_eq!(streamed(chunk).await.unwrap(), &data[offset as usize..(offset + len) as usize]);
-            offset += len;
+        // Chunks of several pieces, and chunks smaller than a piece (the read ahead is no
+        // bigger than the chunk then), each over the first 5 MiB.
+        for chunk_size in [2 * READ_BUFFER as u64 + 7, 100_003] {
+            let mut offset = 0;
+            while offset < data.len() as u64 {
+                let chunk = source.chunk(offset, chunk_size).await.unwrap();
+                let len = chunk.len();
+                // What an uploader does while a chunk is answered.
+                source.read_ahead(offset + len, chunk_size);
+                if let Data::File(file) = &source
+                    && let Some(ahead) = &file.ahead
+                {
+                    assert!(ahead.len as u64 <= chunk_size, "read ahead {} for {chunk_size}-byte chunks", ahead.len);
+                }
+                assert_eq!(streamed(chunk).await.unwrap(), &data[offset as usize..(offset + len) as usize]);
+                offset += len;
+            }
         }
         // A read ahead for an offset the server did not confirm is not used.
-        source.read_ahead(10);
+        source.read_ahead(10, 100);
         let chunk = source.chunk(3, 100).await.unwrap();
         assert_eq!(streamed(chunk).await.unwrap(), &data[3..103]);
         // Parts of a parallel upload read their own ranges.
         let mut part = source.range(READ_BUFFER as u64, 2 * READ_BUFFER as u64).unwrap();
-        part.read_ahead(0);
+        part.read_ahead(0, u64::MAX);
         let chunk = part.chunk(0, u64::MAX).await.unwrap();
         assert_eq!(streamed(chunk).await.unwrap(), &data[READ_BUFFER..3 * READ_BUFFER]);
     }
@@ -438,7 +446,7 @@ mod tests {
         let path = dir.path().join("f");
         std::fs::write(&path, vec![1u8; 3 * READ_BUFFER]).unwrap();
         let mut source = Source::file(&path).open().await.unwrap();
-        source.read_ahead(READ_BUFFER as u64);
+        source.read_ahead(READ_BUFFER as u64, u64::MAX);
         // The read ahead may have run before or after the cut: either way the chunk fails.
         std::fs::write(&path, vec![1u8; READ_BUFFER + 10]).unwrap();
         let chunk = source.chunk(READ_BUFFER as u64, READ_BUFFER as u64).await.unwrap();

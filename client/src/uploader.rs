@@ -335,7 +335,7 @@ impl Uploader {
         let body = chunk.body(self.sent_reporter()).await?;
         // The next chunk's first bytes are read while this one is sent and answered, so
         // that its request can go out as soon as the answer is in.
-        self.data.read_ahead(self.offset + len);
+        self.data.read_ahead(self.offset + len, limit);
         let response = self.client.send(method.clone(), &url, headers, Some(body)).await?;
         let response = self.client.expect(&method, &url, response, &[StatusCode::NO_CONTENT, StatusCode::OK]).await?;
         let offset = header_u64(&method, &url, response.headers(), UPLOAD_OFFSET)?
@@ -417,7 +417,7 @@ impl Uploader {
         let mut first = first.filter(|c| with_data && c.len() > 0 && capabilities.supports("creation-with-upload"));
         if let Some(chunk) = &first {
             headers.extend(self.body_headers(chunk).await?);
-            self.data.read_ahead(chunk.len());
+            self.data.read_ahead(chunk.len(), self.limit());
         }
 
         let endpoint = self.client.endpoint().clone();
