@@ -1,6 +1,6 @@
 //! POST: the creation extension, creation-with-upload, deferred length and concatenation.
 
-use super::patch::{append_failed, checksum_check, prepare_body, stored as stored_body};
+use super::patch::{PreparedBody, append_failed, checksum_check, prepare_body, stored as stored_body};
 use super::{add_expires, check_not_expired, empty, insert_u64, lock_failed, rejected, upload_url, url_prefix};
 use crate::body::ResponseBody;
 use crate::config::Extension;
@@ -113,14 +113,19 @@ where
     Ok(response)
 }
 
+/// A creation the storage refused. A taken ID is the server's fault (its ID generator or a
+/// `pre_create` hook that chose it), not the client's.
+fn creation_failed(err: StorageError, id: &UploadId) -> TusError {
+    match err {
+        StorageError::AlreadyExists => TusError::Internal(format!("upload id {id} is taken")),
+        e => e.into(),
+    }
+}
+
 /// Creates the upload without bytes and runs `post_create`.
 async fn create_empty(shared: &Shared, new: NewUpload) -> Result<UploadInfo, TusError> {
     let id = new.id.clone();
-    let info = match shared.storage.create(new).await {
-        Ok(info) => info,
-        Err(StorageError::AlreadyExists) => return Err(TusError::Internal(format!("upload id {id} is taken"))),
-        Err(e) => return Err(e.into()),
-    };
+    let info = shared.storage.create(new).await.map_err(|e| creation_failed(e, &id))?;
     shared.hooks.post_create(&info).await;
     Ok(info)
 }
@@ -141,46 +146,35 @@ where
     let checksum = checksum_check(shared, &parts.headers)?;
     let lock = shared.locker.lock(&new.id, shared.config.lock_timeout).await.map_err(lock_failed)?;
     let planned = UploadInfo::from_new(&new);
-    let result = async {
-        let prepared = match prepare_body(shared, &lock, &planned, parts, body, checksum) {
-            Ok(prepared) => prepared,
-            Err(refused) => {
-                // The upload is created all the same; the client may upload it by PATCH.
-                let created = create_empty(shared, new).await?;
-                if created.is_complete() && !created.is_partial() {
-                    super::finished(shared, &created).await;
-                }
-                return Ok(Err(refused));
-            }
-        };
-        let (created, stored) = match prepared.body {
-            None => (create_empty(shared, new).await?, None),
-            Some(mut incoming) => {
+    let result: Result<Result<UploadInfo, TusError>, TusError> = async {
+        let (created, stored) = match prepare_body(shared, &lock, &planned, parts, body, checksum) {
+            // The upload is created all the same; the client may upload it by PATCH.
+            Err(refused) => (create_empty(shared, new).await?, Err(refused)),
+            Ok(PreparedBody { body: None, .. }) => (create_empty(shared, new).await?, Ok(None)),
+            Ok(PreparedBody { body: Some(mut incoming), too_large }) => {
                 let id = new.id.clone();
-                let outcome = match shared.storage.create_with_upload(new, &mut incoming.stream, incoming.options).await
-                {
-                    Ok(outcome) => outcome,
-                    Err(StorageError::AlreadyExists) => {
-                        return Err(TusError::Internal(format!("upload id {id} is taken")));
-                    }
-                    Err(e) => return Err(e.into()),
-                };
+                let outcome = shared
+                    .storage
+                    .create_with_upload(new, &mut incoming.stream, incoming.options)
+                    .await
+                    .map_err(|e| creation_failed(e, &id))?;
                 shared.hooks.post_create(&outcome.created).await;
-                (outcome.created, Some((outcome.stored, incoming.stream.error().cloned())))
+                let body_error = incoming.stream.error().cloned();
+                (outcome.created, Ok(Some((outcome.stored, body_error, too_large))))
             }
         };
         let was_complete = created.is_complete();
         if was_complete && !created.is_partial() {
             super::finished(shared, &created).await;
         }
-        let result = match stored {
-            None => Ok(created),
-            Some((Ok(after), body_error)) => {
-                stored_body(shared, &lock, after, 0, was_complete, body_error, prepared.too_large).await
+        Ok(match stored {
+            Err(refused) => Err(refused),
+            Ok(None) => Ok(created),
+            Ok(Some((Ok(after), body_error, too_large))) => {
+                stored_body(shared, &lock, after, 0, was_complete, body_error, too_large).await
             }
-            Some((Err(e), _)) => Err(append_failed(e, 0)),
-        };
-        Ok(result)
+            Ok(Some((Err(e), _, _))) => Err(append_failed(e, 0)),
+        })
     }
     .await;
     lock.release().await;
