@@ -155,7 +155,13 @@ impl Blobs {
             Some(etag) => options.if_match = Some(etag.clone()),
             None => options.if_none_match = Some(Etag::from("*")),
         }
-        let result = self.timed("write state", name, blob.upload(Bytes::from(bytes).into(), Some(options))).await?;
+        let result = match self.timed("write state", name, blob.upload(Bytes::from(bytes).into(), Some(options))).await
+        {
+            Ok(result) => result,
+            // The ETag moved (412), or the blob exists where none was expected (409).
+            Err(e) if matches!(e.status(), Some(409 | 412)) => return Err(AzureError::PreconditionFailed),
+            Err(e) => return Err(e),
+        };
         result.etag.ok_or_else(|| AzureError::Corrupt(format!("{name} was written without an ETag")))
     }
 
@@ -240,7 +246,11 @@ impl Blobs {
             .map_err(|e| AzureError::service("list blobs", prefix_owned.clone(), e))?;
         let timeout = self.timeout;
         let items = pager.map_err(move |e| AzureError::service("list blobs", prefix_owned.clone(), e));
-        let items = tokio_stream_timeout(items, timeout, prefix.to_owned());
+        let target = prefix.to_owned();
+        let items = item_timeout(items, timeout, move || AzureError::TimedOut {
+            operation: "list blobs",
+            target: target.clone(),
+        });
         Ok(items.map(|item| {
             item.map(|blob| Listed {
                 name: blob.name.unwrap_or_default(),
@@ -262,35 +272,27 @@ impl Blobs {
         let timeout = self.timeout;
         let target = name.to_owned();
         let body = result.body.map_err(std::io::Error::other);
-        // Each piece must come within the timeout.
-        let body = futures_util::stream::unfold(Box::pin(body), move |mut body| {
-            let target = target.clone();
-            async move {
-                match tokio::time::timeout(timeout, body.next()).await {
-                    Ok(Some(item)) => Some((item, body)),
-                    Ok(None) => None,
-                    Err(_) => {
-                        Some((Err(std::io::Error::other(format!("Azure download {target}: no data in time"))), body))
-                    }
-                }
-            }
+        let body = item_timeout(body, timeout, move || {
+            std::io::Error::other(format!("Azure download {target}: no data in time"))
         });
         Ok(Box::pin(body))
     }
 }
 
-/// Bounds each item's wait by `timeout`; a stall ends the stream with a timeout error.
-fn tokio_stream_timeout<S, T>(
+/// Bounds each item's wait by `timeout`; a stall ends the stream with `stalled()`'s error.
+fn item_timeout<S, T, E>(
     stream: S,
     timeout: Duration,
-    target: String,
-) -> impl futures_util::Stream<Item = Result<T, AzureError>> + Send
+    stalled: impl Fn() -> E + Send + Sync + 'static,
+) -> impl futures_util::Stream<Item = Result<T, E>> + Send
 where
-    S: futures_util::Stream<Item = Result<T, AzureError>> + Send + 'static,
+    S: futures_util::Stream<Item = Result<T, E>> + Send + 'static,
     T: Send,
+    E: Send,
 {
+    let stalled = std::sync::Arc::new(stalled);
     futures_util::stream::unfold((Box::pin(stream), false), move |(mut stream, done)| {
-        let target = target.clone();
+        let stalled = std::sync::Arc::clone(&stalled);
         async move {
             if done {
                 return None;
@@ -298,7 +300,7 @@ where
             match tokio::time::timeout(timeout, stream.next()).await {
                 Ok(Some(item)) => Some((item, (stream, false))),
                 Ok(None) => None,
-                Err(_) => Some((Err(AzureError::TimedOut { operation: "list blobs", target }), (stream, true))),
+                Err(_) => Some((Err(stalled()), (stream, true))),
             }
         }
     })

@@ -36,13 +36,9 @@ pub enum AzureError {
 }
 
 impl AzureError {
-    /// Wraps an SDK error; 409 and 412 (a lost conditional write) become
-    /// [`AzureError::PreconditionFailed`].
+    /// Wraps an SDK error.
     pub(crate) fn service(operation: &'static str, target: impl Into<String>, source: azure_core::Error) -> Self {
         let status = source.http_status().map(u16::from);
-        if matches!(status, Some(409 | 412)) && operation == "write state" {
-            return Self::PreconditionFailed;
-        }
         Self::Service { operation, target: target.into(), status, source: Box::new(source) }
     }
 
