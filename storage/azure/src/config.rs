@@ -51,21 +51,21 @@ impl AzureConfig {
         self
     }
 
-    /// Sets [`AzureConfig::block_size`] (at least 1 byte, at most 4000 MiB).
+    /// Sets [`AzureConfig::block_size`] (the storage uses at least 1 byte, at most 4000 MiB).
     pub fn block_size(mut self, bytes: u64) -> Self {
-        self.block_size = bytes.clamp(1, crate::sizing::MAX_BLOCK_SIZE);
+        self.block_size = bytes;
         self
     }
 
-    /// Sets [`AzureConfig::block_concurrency`] (at least 1).
+    /// Sets [`AzureConfig::block_concurrency`] (the storage uses at least 1).
     pub fn block_concurrency(mut self, blocks: usize) -> Self {
-        self.block_concurrency = blocks.max(1);
+        self.block_concurrency = blocks;
         self
     }
 
-    /// Sets [`AzureConfig::checkpoint_bytes`] (at least 1).
+    /// Sets [`AzureConfig::checkpoint_bytes`] (the storage uses at least 1).
     pub fn checkpoint_bytes(mut self, bytes: u64) -> Self {
-        self.checkpoint_bytes = bytes.max(1);
+        self.checkpoint_bytes = bytes;
         self
     }
 

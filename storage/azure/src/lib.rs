@@ -285,7 +285,7 @@ impl Storage for AzureStorage {
             .map(|(index, (_, range))| BlockState { id: layout::block_id(index), size: range.end - range.start })
             .collect();
         let ids: Vec<String> = blocks.iter().map(|b| b.id.clone()).collect();
-        futures_util::stream::iter(copies.into_iter().zip(ids.clone()))
+        futures_util::stream::iter(copies.into_iter().zip(ids.iter().cloned()))
             .map(|((source, range), block_id)| {
                 let blobs = self.blobs.clone();
                 let target = target.clone();
