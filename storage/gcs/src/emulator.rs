@@ -2,7 +2,6 @@
 //! `scripts/fake-gcs.sh` (which installs it into a venv when it is missing).
 
 use crate::{GcsAuth, GcsConfig, GcsStorage};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tus_cloud::emulator::{Emulator, EmulatorCommand};
 
@@ -132,9 +131,4 @@ impl FakeGcs {
         let chunks: Vec<bytes::Bytes> = stream.try_collect().await?;
         Ok(chunks.concat().into())
     }
-}
-
-/// The repository's `scripts/fake-gcs.sh`.
-pub fn script() -> PathBuf {
-    tus_cloud::emulator::script("fake-gcs.sh")
 }

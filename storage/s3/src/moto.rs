@@ -2,7 +2,6 @@
 //! `scripts/moto.sh` (which installs moto 5.2.5 into a venv when it is missing).
 
 use crate::S3Connection;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tus_cloud::emulator::{Emulator, EmulatorCommand};
 
@@ -85,9 +84,4 @@ impl Moto {
             }
         }
     }
-}
-
-/// The repository's `scripts/moto.sh`.
-pub fn moto_script() -> PathBuf {
-    tus_cloud::emulator::script("moto.sh")
 }
