@@ -9,8 +9,9 @@ use tus_core::{Storage, TusLayer, UploadId};
 /// Removes (or with `--dry-run`, lists) every unfinished upload of `--storage` (in `--dir`,
 /// or in `--bucket` under `--prefix`) whose expiry time has passed, writing one line per
 /// upload and a summary to `out`. Uploads are only given an expiry time by a server
-/// running with `--expiration`. With `--storage s3` it also aborts the stale multipart
-/// uploads no upload refers to (`--stale-after`), as the servers' janitor does.
+/// running with `--expiration`. Unless dry, it first removes what interrupted writes left
+/// behind ([`Storage::remove_leftovers`]; on S3 the multipart uploads and incomplete parts
+/// no upload refers to, older than `--stale-after`), as the servers' janitor does.
 ///
 /// Each upload is removed under its lock, taken only if free. With `--lock redis` (the
 /// Redis the servers use), uploads a server is writing right now are left alone. With the
@@ -27,28 +28,26 @@ pub async fn cleanup(args: &CleanupArgs, out: &mut impl Write) -> Result<Vec<Upl
             crate::open_storage(&args.dir, DurabilityArg::Sync, false)?
         }
         StorageArg::S3 => {
-            // Stale multipart uploads are handled once below, not on every batch the
-            // sweep asks for (and not at all in a dry run).
-            let storage =
-                crate::connect_s3(location.bucket.as_deref(), &location.prefix, |b| b.stale_multipart_after(None))
-                    .await?;
-            if !args.dry_run {
-                let aborted = storage.abort_stale_multipart_uploads(args.stale_after).await;
-                let aborted = aborted.map_err(CliError::Cleanup)?;
-                let deleted = storage.delete_stale_incomplete_parts(args.stale_after).await;
-                let deleted = deleted.map_err(CliError::Cleanup)?;
-                let _ = writeln!(
-                    out,
-                    "aborted {aborted} stale multipart upload(s), deleted {deleted} stale incomplete part(s)"
-                );
-            }
-            Arc::new(storage)
+            let stale_after = Some(args.stale_after);
+            Arc::new(
+                crate::connect_s3(location.bucket.as_deref(), &location.prefix, |b| {
+                    b.stale_multipart_after(stale_after)
+                })
+                .await?,
+            )
         }
         StorageArg::Gcs => Arc::new(crate::connect_gcs(location.bucket.as_deref(), &location.prefix).await?),
         StorageArg::Azure => {
             Arc::new(crate::connect_azure(location.container.as_deref(), &location.prefix, |c| c).await?)
         }
     };
+    if !args.dry_run {
+        // What interrupted writes left behind (S3: stale multipart uploads and parts).
+        let leftovers = storage.remove_leftovers().await.map_err(CliError::Cleanup)?;
+        if leftovers > 0 {
+            let _ = writeln!(out, "removed {leftovers} leftover object(s) of interrupted writes");
+        }
+    }
     let layer = TusLayer::from_arc(storage);
     let layer = match args.lock {
         LockArg::Memory => layer,

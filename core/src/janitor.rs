@@ -32,6 +32,11 @@ pub(crate) fn ensure_started(shared: &Arc<Shared>) {
                 () = tokio::time::sleep(interval) => {}
             }
             let Some(shared) = weak.upgrade() else { return };
+            match shared.storage.remove_leftovers().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "removed leftovers of interrupted writes"),
+                Err(e) => tracing::warn!(error = %e, "cannot remove leftovers of interrupted writes"),
+            }
             match sweep(&shared, false).await {
                 Ok(removed) if !removed.is_empty() => tracing::info!(count = removed.len(), "removed expired uploads"),
                 Ok(_) => {}

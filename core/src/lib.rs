@@ -80,7 +80,8 @@ pub use storage::{
 impl TusLayer {
     /// Removes every expired, unfinished upload that no request is writing right now,
     /// and returns their IDs; with `dry_run`, only lists them. The background janitor
-    /// does this on its own every [`TusLayer::janitor_interval`] while the service runs.
+    /// does this on its own every [`TusLayer::janitor_interval`] while the service runs,
+    /// after [`Storage::remove_leftovers`].
     pub async fn remove_expired(&self, dry_run: bool) -> Result<Vec<UploadId>, StorageError> {
         janitor::sweep(&self.shared(), dry_run).await
     }

@@ -318,8 +318,16 @@ pub trait Storage: Send + Sync + 'static {
     /// Removes an upload and its bytes, leaving a tombstone.
     async fn remove(&self, id: &UploadId, why: Removal) -> Result<(), StorageError>;
 
-    /// Up to `limit` unfinished uploads whose expiry time is at or before `now`.
+    /// Up to `limit` unfinished uploads whose expiry time is at or before `now`. A query:
+    /// it changes nothing (the janitor also calls it in a dry run).
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError>;
+
+    /// Removes what interrupted writes left behind that no upload refers to (S3: stale
+    /// multipart uploads and incomplete parts) and returns how many objects went. The
+    /// janitor calls it once per pass, never in a dry run. The default has nothing to do.
+    async fn remove_leftovers(&self) -> Result<u64, StorageError> {
+        Ok(0)
+    }
 
     /// Whether the backend can serve requests right now, for readiness probes: a cheap
     /// round trip (a trivial query, a PING). The default says yes.

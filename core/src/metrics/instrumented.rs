@@ -127,6 +127,10 @@ impl Storage for InstrumentedStorage {
         self.timed(Op::Expired, self.inner.expired(now, limit)).await
     }
 
+    async fn remove_leftovers(&self) -> Result<u64, StorageError> {
+        self.timed(Op::RemoveLeftovers, self.inner.remove_leftovers()).await
+    }
+
     async fn health(&self) -> Result<(), StorageError> {
         self.timed(Op::Health, self.inner.health()).await
     }

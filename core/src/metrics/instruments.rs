@@ -44,6 +44,7 @@ pub(crate) enum Op {
     Read,
     Remove,
     Expired,
+    RemoveLeftovers,
     Health,
 }
 
@@ -59,6 +60,7 @@ impl Op {
             Self::Read => "read",
             Self::Remove => "remove",
             Self::Expired => "expired",
+            Self::RemoveLeftovers => "remove_leftovers",
             Self::Health => "health",
         }
     }

@@ -23,8 +23,8 @@
 //! - **Concatenation on S3's side** with UploadPartCopy; partials below the minimum part
 //!   size pass through the server in one part-sized buffer.
 //! - **Downloads** stream with `Range`. **Termination** writes a tombstone, aborts the
-//!   multipart upload and deletes every object. [`Storage::expired`] also aborts stale
-//!   multipart uploads that no upload refers to (see
+//!   multipart upload and deletes every object. [`Storage::remove_leftovers`] (the
+//!   janitor's, once per pass) aborts stale multipart uploads that no upload refers to (see
 //!   [`S3StorageBuilder::stale_multipart_after`]).
 //!
 //! Objects, for an upload `ID` under the prefix `P`:
@@ -170,8 +170,8 @@ impl S3StorageBuilder {
     }
 
     /// Multipart uploads and incomplete-part objects under the prefix that no live upload
-    /// refers to and that are older than this are removed by [`Storage::expired`] (so by
-    /// the janitor); 24 hours by default, `None` to keep them.
+    /// refers to and that are older than this are removed by [`Storage::remove_leftovers`]
+    /// (so by the janitor); 24 hours by default, `None` to keep them.
     pub fn stale_multipart_after(mut self, after: Option<Duration>) -> Self {
         self.stale_multipart_after = after;
         self
@@ -505,15 +505,19 @@ impl Storage for S3Storage {
         Err(StorageError::Unavailable("the upload kept changing while it was being removed".into()))
     }
 
-    async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
-        if let Some(after) = self.inner.stale_multipart_after {
-            if let Err(e) = self.abort_stale_multipart_uploads(after).await {
-                tracing::warn!(error = %e, "cannot abort stale multipart uploads");
-            }
-            if let Err(e) = self.delete_stale_incomplete_parts(after).await {
-                tracing::warn!(error = %e, "cannot delete stale incomplete parts");
-            }
+    /// Aborts the stale multipart uploads and deletes the stale incomplete parts (older
+    /// than [`S3StorageBuilder::stale_multipart_after`]; nothing when that is `None`).
+    async fn remove_leftovers(&self) -> Result<u64, StorageError> {
+        let Some(after) = self.inner.stale_multipart_after else { return Ok(0) };
+        let aborted = self.abort_stale_multipart_uploads(after).await?;
+        let deleted = self.delete_stale_incomplete_parts(after).await?;
+        if aborted + deleted > 0 {
+            tracing::info!(aborted, deleted, "aborted stale multipart uploads, deleted stale incomplete parts");
         }
+        Ok((aborted + deleted) as u64)
+    }
+
+    async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
         let mut expired = Vec::new();
         if limit == 0 {
             return Ok(expired);

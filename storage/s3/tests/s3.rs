@@ -165,8 +165,12 @@ async fn stale_multipart_uploads_are_aborted() {
     let parts = |keys: Vec<String>| keys.into_iter().filter(|k| k.starts_with("up/.tus/part/")).count();
     assert_eq!(parts(keys(&client, bucket).await), 2);
 
-    // The janitor's call aborts the orphan only, and deletes the orphan part only.
+    // Listing expired uploads changes nothing…
     storage.expired(std::time::SystemTime::now(), 10).await.unwrap();
+    assert_eq!(multipart_uploads(&client, bucket).await, 3);
+    assert_eq!(parts(keys(&client, bucket).await), 2);
+    // …the janitor's leftover pass aborts the orphan only, and deletes the orphan part only.
+    assert_eq!(storage.remove_leftovers().await.unwrap(), 2);
     assert_eq!(multipart_uploads(&client, bucket).await, 2);
     let left = keys(&client, bucket).await;
     assert_eq!(parts(left.clone()), 1, "{left:?}");
