@@ -1,7 +1,10 @@
 //! [`ServedLayer`]: a [`TusLayer`] served on loopback, with the few requests a storage
-//! backend's own HTTP tests make again and again (create, PATCH, HEAD, download).
+//! backend's own HTTP tests make again and again (create, PATCH, HEAD, download), made by
+//! the suite's own [`Target`] and check helpers.
 
-use crate::client::{Endpoint, RequestBuilder, Response};
+use crate::Target;
+use crate::checks;
+use crate::client::{RequestBuilder, Response};
 use crate::server::{Mode, RunningServer, spawn};
 use bytes::Bytes;
 use http::Method;
@@ -13,13 +16,15 @@ use tus_core::TusLayer;
 pub struct ServedLayer {
     running: RunningServer,
     layer: TusLayer,
+    target: Target,
 }
 
 impl ServedLayer {
-    /// Serves `layer` (standalone, base path as configured in it) on a fresh port.
+    /// Serves `layer` (standalone, under its configured base path) on a fresh port.
     pub async fn start(layer: TusLayer) -> Self {
         let running = spawn(layer.clone(), Mode::Standalone).await;
-        Self { running, layer }
+        let target = Target::new(&format!("{}{}", running.origin(), layer.configured_base_path()));
+        Self { running, layer, target }
     }
 
     /// The layer being served.
@@ -29,29 +34,26 @@ impl ServedLayer {
 
     /// A request to `path` on this server, with `Tus-Resumable: 1.0.0`.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let endpoint = Endpoint { authority: self.running.addr().to_string() };
-        RequestBuilder::new(endpoint, method, path.to_owned())
+        self.target.request(method, path)
     }
 
-    /// `POST /files` with `headers`; asserts 201 and returns the upload's path.
+    /// `POST` on the endpoint with `headers`; asserts 201 and returns the upload's path.
     ///
     /// # Panics
     /// When the answer is not 201 with a `Location`.
     pub async fn create(&self, headers: &[(&str, String)]) -> String {
-        let mut request = self.request(Method::POST, "/files");
+        let mut request = self.target.post();
         for (name, value) in headers {
             request = request.header(name, value);
         }
         let answer = request.send().await;
-        assert_eq!(answer.status, 201, "POST: {}", answer.text());
-        let location = answer.header("location").expect("201 with a Location");
-        // Relative by default; an absolute one is on this origin.
-        location.strip_prefix(&self.running.origin()).unwrap_or(location).to_owned()
+        answer.expect(201, "POST");
+        checks::Upload::from_location(&self.target, &answer).path
     }
 
     /// A PATCH of `body` at `offset`.
     pub async fn patch(&self, path: &str, offset: u64, body: impl Into<Bytes>) -> Response {
-        self.request(Method::PATCH, path).offset_octet_stream().upload_offset(offset).body(body).send().await
+        checks::patch(&self.target, path, offset, body).await
     }
 
     /// A PATCH that must answer 204; returns the new `Upload-Offset`.
@@ -60,28 +62,26 @@ impl ServedLayer {
     /// When the answer is not 204 with an `Upload-Offset`.
     pub async fn patch_ok(&self, path: &str, offset: u64, bytes: &[u8]) -> u64 {
         let answer = self.patch(path, offset, Bytes::copy_from_slice(bytes)).await;
-        assert_eq!(answer.status, 204, "PATCH {path} at {offset}: {}", answer.text());
+        answer.expect(204, "PATCH");
         answer.offset().expect("204 with an Upload-Offset")
     }
 
     /// HEAD of an upload.
     pub async fn head(&self, path: &str) -> Response {
-        self.request(Method::HEAD, path).send().await
+        checks::head(&self.target, path).await
     }
 
     /// HEAD's `Upload-Offset`.
     ///
     /// # Panics
-    /// When HEAD does not answer 200 with an `Upload-Offset`.
+    /// When HEAD does not succeed with an `Upload-Offset`.
     pub async fn offset(&self, path: &str) -> u64 {
-        let answer = self.head(path).await;
-        assert_eq!(answer.status, 200, "HEAD {path}: {}", answer.text());
-        answer.offset().expect("200 with an Upload-Offset")
+        checks::offset(&self.target, path).await
     }
 
     /// GET of an upload, with an optional `Range`: the status and the body.
     pub async fn download(&self, path: &str, range: Option<&str>) -> (u16, Bytes) {
-        let mut request = self.request(Method::GET, path);
+        let mut request = self.target.get(path);
         if let Some(range) = range {
             request = request.header("Range", range);
         }
@@ -96,7 +96,7 @@ impl ServedLayer {
     /// # Panics
     /// When the request does not fail on the client side.
     pub async fn patch_cut_off(&self, path: &str, offset: u64, sent: &[u8], content_length: Option<u64>) -> u64 {
-        let mut request = self.request(Method::PATCH, path).offset_octet_stream().upload_offset(offset);
+        let mut request = self.target.patch(path).offset_octet_stream().upload_offset(offset);
         if let Some(length) = content_length {
             request = request.header("Content-Length", length.to_string());
         }
@@ -106,13 +106,12 @@ impl ServedLayer {
         }
         body.abort().await;
         assert!(answer.try_response(Duration::from_secs(10)).await.is_err(), "a cut-off PATCH fails for the client");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let mut now = self.offset(path).await;
-        while now == offset && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            now = self.offset(path).await;
-        }
-        now
+        let moved = checks::eventually(Duration::from_secs(10), || async {
+            let now = self.offset(path).await;
+            (now != offset).then_some(now)
+        })
+        .await;
+        moved.unwrap_or(offset)
     }
 
     /// Stops the server: see [`RunningServer::shutdown`].
