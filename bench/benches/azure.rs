@@ -82,7 +82,7 @@ async fn direct_upload(
             tasks.join_next().await.ok_or("no task")???;
         }
         let len = part.min(total - start);
-        let bytes = collect_pattern(pattern, start, len);
+        let bytes = pattern.bytes(start, len);
         let id = format!("{:06}", ids.len()).into_bytes();
         ids.push(id.clone());
         let blob = blob.clone();
@@ -98,25 +98,6 @@ async fn direct_upload(
     let list = BlockLookupList { latest: Some(ids), ..Default::default() };
     blob.commit_block_list(list.try_into()?, None).await?;
     Ok(())
-}
-
-/// Bytes `start..start + len` of an upload, in one buffer.
-fn collect_pattern(pattern: &Pattern, start: u64, len: u64) -> Bytes {
-    use http_body_util::BodyExt as _;
-    let body = pattern.body(start, len);
-    let collected = futures_executor_block(body.collect());
-    collected.map(|c| c.to_bytes()).unwrap_or_default()
-}
-
-/// Polls a future that never waits (a pattern body is always ready).
-fn futures_executor_block<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
 }
 
 async fn check_blob(container: &BlobContainerClient, name: &str, pattern: &Pattern, total: u64) -> Result<(), Error> {

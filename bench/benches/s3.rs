@@ -87,7 +87,7 @@ async fn direct_upload(
         }
         number += 1;
         let len = part.min(total - start);
-        let bytes = collect_pattern(pattern, start, len);
+        let bytes = pattern.bytes(start, len);
         let (client, upload_id, key) = (client.clone(), upload_id.clone(), key.to_owned());
         tasks.spawn(async move {
             let out = client
@@ -120,25 +120,6 @@ async fn direct_upload(
         .send()
         .await?;
     Ok(())
-}
-
-/// Bytes `start..start + len` of an upload, in one buffer.
-fn collect_pattern(pattern: &Pattern, start: u64, len: u64) -> Bytes {
-    use http_body_util::BodyExt as _;
-    let body = pattern.body(start, len);
-    let collected = futures_executor_block(body.collect());
-    collected.map(|c| c.to_bytes()).unwrap_or_default()
-}
-
-/// Polls a future that never waits (a pattern body is always ready).
-fn futures_executor_block<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
 }
 
 async fn check_object(client: &aws_sdk_s3::Client, key: &str, pattern: &Pattern, total: u64) -> Result<(), Error> {

@@ -47,6 +47,21 @@ impl Pattern {
         self.bytes.slice(..len.min(PATTERN_LEN))
     }
 
+    /// The bytes `start..start + len` of an upload, in one buffer (for clients that want
+    /// a whole part at once).
+    pub fn bytes(&self, start: u64, len: u64) -> Bytes {
+        let len = usize::try_from(len).expect("a part fits in memory");
+        let mut out = Vec::with_capacity(len);
+        let mut position = start;
+        while out.len() < len {
+            let from = offset_in_pattern(position);
+            let n = (len - out.len()).min(PATTERN_LEN - from);
+            out.extend_from_slice(&self.bytes[from..from + n]);
+            position += n as u64;
+        }
+        Bytes::from(out)
+    }
+
     /// An empty request body.
     pub fn empty(&self) -> PatternBody {
         self.body(0, 0)
@@ -122,5 +137,6 @@ mod tests {
         assert!(pattern.matches(start, &body));
         assert!(!pattern.matches(start + 1, &body));
         assert!(pattern.empty().is_end_stream());
+        assert_eq!(pattern.bytes(start, 3 * PATTERN_LEN as u64), body, "one buffer, the same bytes");
     }
 }
