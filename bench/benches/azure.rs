@@ -40,11 +40,19 @@ async fn run() -> Result<(), Error> {
     let pattern = Pattern::new();
 
     // Through tus serve.
-    let flags: Vec<String> = ["--storage", "azure", "--container", "bench", "--prefix", "tus/", "--part-size"]
-        .into_iter()
-        .map(str::to_owned)
-        .chain([part.to_string(), "--part-concurrency".to_owned(), CONCURRENCY.to_string()])
-        .collect();
+    let (part_flag, concurrency_flag) = (part.to_string(), CONCURRENCY.to_string());
+    let flags = [
+        "--storage",
+        "azure",
+        "--container",
+        "bench",
+        "--prefix",
+        "tus/",
+        "--part-size",
+        &part_flag,
+        "--part-concurrency",
+        &concurrency_flag,
+    ];
     let env = [("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())];
     let served = upload_through_serve(&flags, &env, &pattern, total).await?;
 

@@ -22,8 +22,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tus_bench::Error;
 use tus_bench::client::Connection;
-use tus_bench::cloud::{ServeChild, bench_main, id_of};
+use tus_bench::cloud::{bench_main, create, id_of, patch};
 use tus_bench::pattern::{PATTERN_LEN, Pattern};
+use tus_bench::process::ServerProcess;
 use tus_bench::procfs::cpu_seconds;
 use tus_gcs::emulator::FakeGcs;
 
@@ -94,13 +95,13 @@ async fn run() -> Result<(), Error> {
     let pattern = Pattern::new();
 
     let dir = tempfile::tempdir()?;
-    let flags: Vec<String> =
-        ["--storage", "gcs", "--bucket", BUCKET, "--prefix", "tus/"].into_iter().map(str::to_owned).collect();
-    let server = ServeChild::spawn(dir.path(), &flags, &[("STORAGE_EMULATOR_HOST", emulator.endpoint())])?;
-    let idle_rss = tus_bench::procfs::peak_rss(server.pid)?;
-    tus_bench::procfs::reset_peak_rss(server.pid)?;
-    let mut connection = Connection::open(server.addr).await?;
-    let with_server = Pids { server: Some(server.pid), emulator: emulator_pid };
+    let flags = ["--storage", "gcs", "--bucket", BUCKET, "--prefix", "tus/"];
+    let env = [("STORAGE_EMULATOR_HOST", emulator.endpoint())];
+    let server = ServerProcess::start_tus_with_env(dir.path(), &flags, &env)?;
+    let idle_rss = tus_bench::procfs::peak_rss(server.pid())?;
+    tus_bench::procfs::reset_peak_rss(server.pid())?;
+    let mut connection = Connection::open(server.addr()).await?;
+    let with_server = Pids { server: Some(server.pid()), emulator: emulator_pid };
     let direct_only = Pids { server: None, emulator: emulator_pid };
 
     upload_directly(&emulator, "warm-up", &pattern, total).await?;
@@ -109,20 +110,20 @@ async fn run() -> Result<(), Error> {
     for run in 1..=runs {
         eprintln!("gcs bench: run {run} of {runs}");
         // Through tus serve, length known: one PATCH straight into the data object.
-        let path = server.create(&mut connection, &[("upload-length", total.to_string())]).await?;
-        let upload = server.patch(&mut connection, &path, &pattern, (0, total), &[]);
+        let path = create(&server, &mut connection, &[("upload-length", total.to_string())]).await?;
+        let upload = patch(&mut connection, &path, &pattern, (0, total), &[]);
         let (_, tus) = measure(with_server, upload).await?;
         best.tus = Some(tus.best(best.tus));
         check_object(&emulator, &format!("tus/data/{}", id_of(&path)), &pattern, total).await?;
         terminate(&server, &mut connection, &path).await?;
 
         // The same, length deferred: streaming the parts, then composing them, apart.
-        let path = server.create(&mut connection, &[("upload-defer-length", "1".to_owned())]).await?;
-        let upload = server.patch(&mut connection, &path, &pattern, (0, total), &[]);
+        let path = create(&server, &mut connection, &[("upload-defer-length", "1".to_owned())]).await?;
+        let upload = patch(&mut connection, &path, &pattern, (0, total), &[]);
         let (_, stream) = measure(with_server, upload).await?;
         best.stream = Some(stream.best(best.stream));
         let length = [("upload-length", total.to_string())];
-        let declare = server.patch(&mut connection, &path, &pattern, (total, 0), &length);
+        let declare = patch(&mut connection, &path, &pattern, (total, 0), &length);
         let (_, compose) = measure(with_server, declare).await?;
         best.compose = Some(compose.best(best.compose));
         check_object(&emulator, &format!("tus/data/{}", id_of(&path)), &pattern, total).await?;
@@ -134,7 +135,7 @@ async fn run() -> Result<(), Error> {
         check_object(&emulator, "direct", &pattern, total).await?;
         emulator.delete(BUCKET, "direct").await?;
     }
-    let peak_rss = tus_bench::procfs::peak_rss(server.pid)?;
+    let peak_rss = tus_bench::procfs::peak_rss(server.pid())?;
     drop(connection);
     drop(server);
 
@@ -185,11 +186,11 @@ async fn upload_directly(emulator: &FakeGcs, name: &str, pattern: &Pattern, tota
 }
 
 /// Deletes an upload (frees the emulator's memory for the next run).
-async fn terminate(server: &ServeChild, connection: &mut Connection, path: &str) -> Result<(), Error> {
+async fn terminate(server: &ServerProcess, connection: &mut Connection, path: &str) -> Result<(), Error> {
     let request = connection.request(Method::DELETE, path).header("tus-resumable", "1.0.0");
     let answer = connection.send(request.body(Pattern::new().empty())?).await?;
     if answer.status != http::StatusCode::NO_CONTENT {
-        return Err(format!("DELETE {path} on {} answered {}", server.addr, answer.status).into());
+        return Err(format!("DELETE {path} on {} answered {}", server.addr(), answer.status).into());
     }
     Ok(())
 }

@@ -37,11 +37,19 @@ async fn run() -> Result<(), Error> {
     let pattern = Pattern::new();
 
     // Through tus serve.
-    let flags: Vec<String> = ["--storage", "s3", "--bucket", "bench", "--prefix", "tus/", "--part-size"]
-        .into_iter()
-        .map(str::to_owned)
-        .chain([part.to_string(), "--part-concurrency".to_owned(), CONCURRENCY.to_string()])
-        .collect();
+    let (part_flag, concurrency_flag) = (part.to_string(), CONCURRENCY.to_string());
+    let flags = [
+        "--storage",
+        "s3",
+        "--bucket",
+        "bench",
+        "--prefix",
+        "tus/",
+        "--part-size",
+        &part_flag,
+        "--part-concurrency",
+        &concurrency_flag,
+    ];
     let env = [
         ("AWS_ENDPOINT_URL_S3", moto.endpoint()),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),

@@ -1,27 +1,21 @@
-//! What the cloud benchmarks (`--bench s3`, `--bench gcs`, `--bench azure`) share: `tus serve` in a child
-//! process (the bench binary re-executed with [`SERVE_ROLE`] set, so its CPU time and peak
-//! RSS are the server's alone), and one upload through it.
+//! What the cloud benchmarks (`--bench s3`, `--bench gcs`, `--bench azure`) share: `tus serve`
+//! in a child process (a [`ServerProcess`], so its CPU time and peak RSS are the server's
+//! alone), and one upload through it.
 
 use crate::Error;
 use crate::client::{Answer, Connection};
 use crate::pattern::Pattern;
+use crate::process::ServerProcess;
 use http::{Method, StatusCode};
-use std::io::BufRead as _;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
-/// Set in the child process that runs `tus serve`.
-pub const SERVE_ROLE: &str = "TUS_BENCH_CLOUD_SERVE";
-
-/// The `main` of a cloud benchmark: in the child process (when [`SERVE_ROLE`] is set) runs
-/// `tus serve` with the flags after the program name until stdin closes; in the parent
-/// runs `bench`, reporting its error as `NAME bench failed: …`.
+/// The `main` of a cloud benchmark: in the child process started by [`ServerProcess`] runs
+/// that server; in the parent runs `bench`, reporting its error as `NAME bench failed: …`.
 pub fn bench_main<F: Future<Output = Result<(), Error>>>(name: &str, bench: impl FnOnce() -> F) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    if std::env::var_os(SERVE_ROLE).is_some() {
-        return runtime.block_on(serve());
+    if let Some(code) = crate::roles::run_from_env() {
+        return code;
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(bench()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -31,123 +25,46 @@ pub fn bench_main<F: Future<Output = Result<(), Error>>>(name: &str, bench: impl
     }
 }
 
-async fn serve() -> ExitCode {
-    use clap::Parser as _;
-    let argv = ["tus".to_owned(), "serve".to_owned()].into_iter().chain(std::env::args().skip(1));
-    let Ok(tus_cli::Cli { command: tus_cli::Command::Serve(args) }) = tus_cli::Cli::try_parse_from(argv) else {
-        eprintln!("bad serve flags");
-        return ExitCode::FAILURE;
-    };
-    let server = match tus_cli::Server::bind(args).await {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("tus: error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!("tus: serving {}", server.url());
-    let stdin_closed = async {
-        let _ = tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await;
-    };
-    match server.run(stdin_closed).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tus: error: {e}");
-            ExitCode::FAILURE
-        }
+/// Creates an upload on `server` with `headers` (e.g. `Upload-Length`); returns its path.
+pub async fn create(
+    server: &ServerProcess,
+    connection: &mut Connection,
+    headers: &[(&str, String)],
+) -> Result<String, Error> {
+    let mut create = connection.request(Method::POST, server.path()).header("tus-resumable", "1.0.0");
+    for (name, value) in headers {
+        create = create.header(*name, value);
     }
+    let created = connection.send(create.body(Pattern::new().empty())?).await?;
+    if created.status != StatusCode::CREATED {
+        return Err(format!("POST answered {}", created.status).into());
+    }
+    crate::scenarios::location_path(&created)
 }
 
-/// A `tus serve` child process; stopped when dropped.
-#[derive(Debug)]
-pub struct ServeChild {
-    child: Child,
-    /// Its process ID.
-    pub pid: u32,
-    /// The address it listens on.
-    pub addr: SocketAddr,
-    /// The upload endpoint's path, e.g. `/files`.
-    pub base: String,
-}
-
-impl ServeChild {
-    /// Starts `tus serve --port 0 --dir DIR FLAGS…` with `env`, and waits for its URL line.
-    pub fn spawn(dir: &Path, flags: &[String], env: &[(&str, String)]) -> Result<Self, Error> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .env(SERVE_ROLE, "1")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .args(["--port", "0", "--dir"])
-            .arg(dir)
-            .args(flags)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let pid = child.id();
-        let mut lines = std::io::BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
-        let line = lines.next().ok_or("the server exited")??;
-        let url = line.split_whitespace().nth(2).ok_or("no URL")?.to_owned();
-        let rest = url.trim_start_matches("http://");
-        let (authority, base) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        Ok(Self { pid, addr: authority.parse()?, base: base.to_owned(), child })
+/// One streaming PATCH of the pattern's bytes `offset..offset + len` (with extra
+/// `headers`), which must be taken whole.
+pub async fn patch(
+    connection: &mut Connection,
+    path: &str,
+    pattern: &Pattern,
+    (offset, len): (u64, u64),
+    headers: &[(&str, String)],
+) -> Result<Answer, Error> {
+    let mut patch = connection
+        .request(Method::PATCH, path)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", offset.to_string())
+        .header("content-length", len.to_string());
+    for (name, value) in headers {
+        patch = patch.header(*name, value);
     }
-
-    /// Creates an upload with `headers` (e.g. `Upload-Length`); returns its path.
-    pub async fn create(&self, connection: &mut Connection, headers: &[(&str, String)]) -> Result<String, Error> {
-        let mut create = connection.request(Method::POST, &self.base).header("tus-resumable", "1.0.0");
-        for (name, value) in headers {
-            create = create.header(*name, value);
-        }
-        let created = connection.send(create.body(Pattern::new().empty())?).await?;
-        if created.status != StatusCode::CREATED {
-            return Err(format!("POST answered {}", created.status).into());
-        }
-        let location = created.header("location").ok_or("no Location")?.to_owned();
-        Ok(location.find("://").map_or(location.clone(), |at| {
-            let after = &location[at + 3..];
-            after[after.find('/').unwrap_or(after.len())..].to_owned()
-        }))
+    let patched = connection.send(patch.body(pattern.body(offset, len))?).await?;
+    if patched.status != StatusCode::NO_CONTENT || patched.number("upload-offset") != Some(offset + len) {
+        return Err(format!("PATCH answered {} {:?}", patched.status, patched.header("upload-offset")).into());
     }
-
-    /// One streaming PATCH of the pattern's bytes `offset..offset + len` (with extra
-    /// `headers`), which must be taken whole.
-    pub async fn patch(
-        &self,
-        connection: &mut Connection,
-        path: &str,
-        pattern: &Pattern,
-        (offset, len): (u64, u64),
-        headers: &[(&str, String)],
-    ) -> Result<Answer, Error> {
-        let mut patch = connection
-            .request(Method::PATCH, path)
-            .header("tus-resumable", "1.0.0")
-            .header("content-type", "application/offset+octet-stream")
-            .header("upload-offset", offset.to_string())
-            .header("content-length", len.to_string());
-        for (name, value) in headers {
-            patch = patch.header(*name, value);
-        }
-        let patched = connection.send(patch.body(pattern.body(offset, len))?).await?;
-        if patched.status != StatusCode::NO_CONTENT || patched.number("upload-offset") != Some(offset + len) {
-            return Err(format!("PATCH answered {} {:?}", patched.status, patched.header("upload-offset")).into());
-        }
-        Ok(patched)
-    }
-}
-
-impl Drop for ServeChild {
-    fn drop(&mut self) {
-        // Closing stdin stops the server gracefully; kill it if it lingers.
-        drop(self.child.stdin.take());
-        for _ in 0..100 {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Ok(patched)
 }
 
 /// The path's last segment: the upload's ID.
@@ -173,21 +90,21 @@ pub struct ServedUpload {
 /// Starts `tus serve` on a cloud backend (`flags`, `env`) and uploads the pattern's first
 /// `total` bytes as one POST and one streaming PATCH; stops the server.
 pub async fn upload_through_serve(
-    flags: &[String],
+    flags: &[&str],
     env: &[(&str, String)],
     pattern: &Pattern,
     total: u64,
 ) -> Result<ServedUpload, Error> {
     let dir = tempfile::tempdir()?;
-    let server = ServeChild::spawn(dir.path(), flags, env)?;
-    let pid = server.pid;
+    let server = ServerProcess::start_tus_with_env(dir.path(), flags, env)?;
+    let pid = server.pid();
     let idle_rss = crate::procfs::peak_rss(pid)?;
     crate::procfs::reset_peak_rss(pid)?;
-    let mut connection = Connection::open(server.addr).await?;
-    let path = server.create(&mut connection, &[("upload-length", total.to_string())]).await?;
+    let mut connection = Connection::open(server.addr()).await?;
+    let path = create(&server, &mut connection, &[("upload-length", total.to_string())]).await?;
     let cpu_before = crate::procfs::cpu_seconds(pid)?;
     let started = std::time::Instant::now();
-    server.patch(&mut connection, &path, pattern, (0, total), &[]).await?;
+    patch(&mut connection, &path, pattern, (0, total), &[]).await?;
     let time = started.elapsed();
     let peak_rss = crate::procfs::peak_rss(pid)?;
     let server_cpu = crate::procfs::cpu_seconds(pid)? - cpu_before;

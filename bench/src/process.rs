@@ -28,7 +28,7 @@ impl ServerProcess {
     /// for it to announce its URL.
     pub fn start(role: Role, durability: Durability, parent: &Path) -> Result<Self, Error> {
         let dir = tempfile::Builder::new().prefix(&format!("tus-bench-{}-", role.as_str())).tempdir_in(parent)?;
-        let mut server = Self::spawn(role, durability, dir.path(), &[])?;
+        let mut server = Self::spawn(role, durability, dir.path(), &[], &[])?;
         server._owned = Some(dir);
         Ok(server)
     }
@@ -36,13 +36,25 @@ impl ServerProcess {
     /// Starts a tus server on `dir` (which the caller owns and may share between servers)
     /// with extra `tus serve` flags.
     pub fn start_tus_in(durability: Durability, dir: &Path, extra: &[&str]) -> Result<Self, Error> {
-        Self::spawn(Role::Tus, durability, dir, extra)
+        Self::spawn(Role::Tus, durability, dir, extra, &[])
     }
 
-    fn spawn(role: Role, durability: Durability, dir: &Path, extra: &[&str]) -> Result<Self, Error> {
+    /// Starts a tus server on `dir` with extra `tus serve` flags and environment variables
+    /// (a cloud backend's: its flags choose the storage, `env` points at the emulator).
+    pub fn start_tus_with_env(dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Result<Self, Error> {
+        Self::spawn(Role::Tus, Durability::Sync, dir, extra, env)
+    }
+
+    fn spawn(
+        role: Role,
+        durability: Durability,
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Result<Self, Error> {
         let exe = std::env::current_exe()?;
         let mut command = Command::new(exe);
-        command.env(ROLE_VAR, role.as_str()).arg("--dir").arg(dir);
+        command.env(ROLE_VAR, role.as_str()).envs(env.iter().map(|(k, v)| (k, v))).arg("--dir").arg(dir);
         if role == Role::Tus {
             command.args(["--port", "0"]);
         }

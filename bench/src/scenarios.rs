@@ -133,7 +133,7 @@ fn expect_offset(answer: &Answer, offset: u64, what: &str) -> Result<(), Error> 
 }
 
 /// The path of a `Location` (absolute or relative).
-fn location_path(answer: &Answer) -> Result<String, Error> {
+pub(crate) fn location_path(answer: &Answer) -> Result<String, Error> {
     let location = answer.header("location").ok_or_else(|| fail("creation answered without Location".into()))?;
     let path = match location.strip_prefix("http://").or_else(|| location.strip_prefix("https://")) {
         Some(rest) => rest.find('/').map_or("/", |at| &rest[at..]),
