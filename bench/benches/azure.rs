@@ -40,21 +40,9 @@ async fn run() -> Result<(), Error> {
     let pattern = Pattern::new();
 
     // Through tus serve.
-    let (part_flag, concurrency_flag) = (part.to_string(), CONCURRENCY.to_string());
-    let flags = [
-        "--storage",
-        "azure",
-        "--container",
-        "bench",
-        "--prefix",
-        "tus/",
-        "--part-size",
-        &part_flag,
-        "--part-concurrency",
-        &concurrency_flag,
-    ];
+    let storage = ["--storage", "azure", "--container", "bench"];
     let env = [("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())];
-    let served = upload_through_serve(&flags, &env, &pattern, total).await?;
+    let served = upload_through_serve(&storage, (part, CONCURRENCY), &env, &pattern, total).await?;
 
     // The blob is committed and holds the pattern (checked on its first and last MiB).
     check_blob(&container, &format!("tus/data/{}", id_of(&served.path)), &pattern, total).await?;

@@ -37,26 +37,14 @@ async fn run() -> Result<(), Error> {
     let pattern = Pattern::new();
 
     // Through tus serve.
-    let (part_flag, concurrency_flag) = (part.to_string(), CONCURRENCY.to_string());
-    let flags = [
-        "--storage",
-        "s3",
-        "--bucket",
-        "bench",
-        "--prefix",
-        "tus/",
-        "--part-size",
-        &part_flag,
-        "--part-concurrency",
-        &concurrency_flag,
-    ];
+    let storage = ["--storage", "s3", "--bucket", "bench"];
     let env = [
         ("AWS_ENDPOINT_URL_S3", moto.endpoint()),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
         ("AWS_REGION", "us-east-1".to_owned()),
     ];
-    let served = upload_through_serve(&flags, &env, &pattern, total).await?;
+    let served = upload_through_serve(&storage, (part, CONCURRENCY), &env, &pattern, total).await?;
 
     // The object is complete and holds the pattern (checked on its first and last MiB).
     check_object(&client, &format!("tus/{}", id_of(&served.path)), &pattern, total).await?;

@@ -87,16 +87,22 @@ pub struct ServedUpload {
     pub idle_rss: u64,
 }
 
-/// Starts `tus serve` on a cloud backend (`flags`, `env`) and uploads the pattern's first
-/// `total` bytes as one POST and one streaming PATCH; stops the server.
+/// Starts `tus serve` on a cloud backend (`storage`: `--storage` and where, e.g. `--bucket
+/// B`; under the prefix `tus/`, with `part` bytes × `concurrency` in flight; `env`) and
+/// uploads the pattern's first `total` bytes as one POST and one streaming PATCH; stops
+/// the server.
 pub async fn upload_through_serve(
-    flags: &[&str],
+    storage: &[&str],
+    (part, concurrency): (u64, usize),
     env: &[(&str, String)],
     pattern: &Pattern,
     total: u64,
 ) -> Result<ServedUpload, Error> {
+    let (part, concurrency) = (part.to_string(), concurrency.to_string());
+    let mut flags = storage.to_vec();
+    flags.extend(["--prefix", "tus/", "--part-size", &part, "--part-concurrency", &concurrency]);
     let dir = tempfile::tempdir()?;
-    let server = ServerProcess::start_tus_with_env(dir.path(), flags, env)?;
+    let server = ServerProcess::start_tus_with_env(dir.path(), &flags, env)?;
     let pid = server.pid();
     let idle_rss = crate::procfs::peak_rss(pid)?;
     crate::procfs::reset_peak_rss(pid)?;
