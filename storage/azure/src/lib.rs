@@ -37,17 +37,14 @@ use blobs::Blobs;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use layout::Layout;
 use state::{AzureFields, BlockState, UploadState};
-use std::collections::HashMap;
 use std::ops::Range;
-use std::time::{SystemTime, UNIX_EPOCH};
-use tus_cloud::store::{self, RecordStore};
+use std::time::SystemTime;
+use tus_cloud::ListingKeys;
+use tus_cloud::store::{self, MetadataFilter, RecordFilter, RecordStore};
 use tus_core::storage::ByteStream;
 use tus_core::{
     AppendOptions, ChunkStream, NewUpload, Removal, Storage, StorageError, StorageFeatures, UploadId, UploadInfo,
 };
-
-/// How many times a removal retries when a concurrent writer changed the state first.
-const REMOVE_ATTEMPTS: usize = 5;
 
 /// A random hex token for block IDs.
 pub(crate) fn token() -> String {
@@ -141,34 +138,6 @@ impl AzureStorage {
         self.blobs.put_small(&self.layout.info(id), state.to_json(), state::blob_metadata(state), etag).await
     }
 
-    /// The states of the live uploads whose info blobs match `wanted` (by their metadata),
-    /// read one page of the listing at a time.
-    async fn scan(
-        &self,
-        mut wanted: impl FnMut(&HashMap<String, String>) -> bool,
-        mut keep: impl FnMut(&UploadState) -> bool,
-        limit: usize,
-    ) -> Result<Vec<UploadState>, StorageError> {
-        let mut found = Vec::new();
-        let prefix = self.layout.info_prefix();
-        let mut listing = std::pin::pin!(self.blobs.list(&prefix)?);
-        while found.len() < limit {
-            let Some(item) = listing.try_next().await? else { break };
-            if !wanted(&item.metadata) {
-                continue;
-            }
-            let Some(id) = item.name.strip_prefix(&prefix).and_then(|id| UploadId::new(id).ok()) else {
-                continue;
-            };
-            match self.load(&id).await {
-                Ok((state, _)) if keep(&state) => found.push(state),
-                Ok(_) | Err(StorageError::Gone | StorageError::NotFound) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(found)
-    }
-
     /// Commits a complete upload's block list, so the data blob holds its bytes. Failure
     /// is logged, not returned: the bytes are recorded, and a later finish (or read) retries.
     async fn finish(&self, id: &UploadId, mut state: UploadState, etag: Etag) -> UploadState {
@@ -221,6 +190,37 @@ impl RecordStore<AzureFields> for AzureStorage {
             Err(AzureError::PreconditionFailed) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn listing_keys(&self) -> ListingKeys {
+        state::LISTING
+    }
+
+    /// Reads one page of the listing at a time.
+    async fn scan_records(
+        &self,
+        wanted: MetadataFilter<'_>,
+        keep: RecordFilter<'_, AzureFields>,
+        limit: usize,
+    ) -> Result<Vec<UploadState>, StorageError> {
+        let mut found = Vec::new();
+        let prefix = self.layout.info_prefix();
+        let mut listing = std::pin::pin!(self.blobs.list(&prefix)?);
+        while found.len() < limit {
+            let Some(item) = listing.try_next().await? else { break };
+            if !wanted(&item.metadata) {
+                continue;
+            }
+            let Some(id) = item.name.strip_prefix(&prefix).and_then(|id| UploadId::new(id).ok()) else {
+                continue;
+            };
+            match self.load(&id).await {
+                Ok((state, _)) if keep(&state) => found.push(state),
+                Ok(_) | Err(StorageError::Gone | StorageError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -312,14 +312,7 @@ impl Storage for AzureStorage {
     }
 
     async fn finals_waiting_for(&self, partial: &UploadId) -> Result<Vec<UploadId>, StorageError> {
-        let states = self
-            .scan(
-                |meta| meta.contains_key(state::META_WAITING_FINAL),
-                |state| state.waits_for(partial.as_str()),
-                usize::MAX,
-            )
-            .await?;
-        states.iter().map(|s| s.to_info().map(|info| info.id)).collect()
+        store::finals_waiting_for(self, partial).await
     }
 
     async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError> {
@@ -336,18 +329,11 @@ impl Storage for AzureStorage {
     }
 
     async fn remove(&self, id: &UploadId, _why: Removal) -> Result<(), StorageError> {
-        let mut attempts = 0;
-        loop {
-            let (mut state, etag) = self.load(id).await?;
-            state.removed = true;
-            state.backend.blocks.clear();
-            state.backend.committed = false;
-            match self.save(id, &state, Some(&etag)).await {
-                Ok(_) => break,
-                Err(AzureError::PreconditionFailed) if attempts + 1 < REMOVE_ATTEMPTS => attempts += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        store::tombstone(self, id, |fields| {
+            fields.blocks.clear();
+            fields.committed = false;
+        })
+        .await?;
         // The tombstone is written: nothing refers to the data blob any more. Committing an
         // empty block list first discards the staged blocks too (a blob that has only
         // uncommitted blocks cannot be deleted, its blocks would linger for a week).
@@ -358,18 +344,7 @@ impl Storage for AzureStorage {
     }
 
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let now_ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let states = self
-            .scan(
-                |meta| meta.get(state::META_EXPIRES).and_then(|v| v.parse::<u64>().ok()).is_some_and(|at| at <= now_ms),
-                |state| state.to_info().is_ok_and(|info| info.is_expired(now)),
-                limit,
-            )
-            .await?;
-        states.iter().map(UploadState::to_info).collect()
+        store::expired(self, now, limit).await
     }
 
     async fn health(&self) -> Result<(), StorageError> {

@@ -15,6 +15,8 @@ use tus_cloud::{BackendFields, ListingKeys, UploadRecord};
 pub(crate) const META_EXPIRES: &str = "tusexpiresms";
 /// Metadata name on the info blob: present on live, unfinished finals.
 pub(crate) const META_WAITING_FINAL: &str = "tuswaitingfinal";
+/// The listing metadata keys of the info object.
+pub(crate) const LISTING: ListingKeys = ListingKeys { expires_ms: META_EXPIRES, waiting_final: META_WAITING_FINAL };
 
 /// What the info blob of an upload holds.
 pub(crate) type UploadState = UploadRecord<AzureFields>;
@@ -42,5 +44,5 @@ pub(crate) struct BlockState {
 
 /// The listing metadata of the info blob ([`UploadRecord::listing_metadata`]).
 pub(crate) fn blob_metadata(state: &UploadState) -> HashMap<String, String> {
-    state.listing_metadata(&ListingKeys { expires_ms: META_EXPIRES, waiting_final: META_WAITING_FINAL })
+    state.listing_metadata(&LISTING)
 }

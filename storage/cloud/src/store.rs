@@ -8,9 +8,19 @@
 //! expects ([`StorageError::AlreadyExists`], [`StorageError::OffsetMismatch`],
 //! [`StorageError::LengthAlreadySet`]).
 
-use crate::{BackendFields, UploadRecord};
+use crate::{BackendFields, ListingKeys, UploadRecord};
 use async_trait::async_trait;
+use std::collections::HashMap;
+use std::time::SystemTime;
 use tus_core::{NewUpload, StorageError, UploadId, UploadInfo};
+
+/// A test on the listing metadata of an info object.
+pub type MetadataFilter<'a> = &'a (dyn Fn(&HashMap<String, String>) -> bool + Sync);
+/// A test on a record read back.
+pub type RecordFilter<'a, B> = &'a (dyn Fn(&UploadRecord<B>) -> bool + Sync);
+
+/// How often a removal retries its tombstone when a concurrent change moved the record.
+const TOMBSTONE_ATTEMPTS: usize = 5;
 
 /// Where a backend keeps its upload records, written only conditionally.
 #[async_trait]
@@ -30,6 +40,18 @@ pub trait RecordStore<B>: Sync {
         record: &UploadRecord<B>,
         expected: Option<&Self::Version>,
     ) -> Result<Option<Self::Version>, StorageError>;
+
+    /// The names this backend gives the listing metadata of its info objects.
+    fn listing_keys(&self) -> ListingKeys;
+
+    /// At most `limit` live records whose info object's listing metadata passes `wanted`
+    /// and which then pass `keep`, read as the backend lists its info objects.
+    async fn scan_records(
+        &self,
+        wanted: MetadataFilter<'_>,
+        keep: RecordFilter<'_, B>,
+        limit: usize,
+    ) -> Result<Vec<UploadRecord<B>>, StorageError>;
 }
 
 /// Writes the record of a new upload; an upload with this ID is [`StorageError::AlreadyExists`].
@@ -104,4 +126,65 @@ where
         Ok((record, _)) => StorageError::OffsetMismatch { actual: record.offset },
         Err(e) => e,
     }
+}
+
+/// The unfinished final uploads that list `partial` among their partials.
+///
+/// # Errors
+/// The store's error.
+pub async fn finals_waiting_for<B, S>(store: &S, partial: &UploadId) -> Result<Vec<UploadId>, StorageError>
+where
+    B: Send,
+    S: RecordStore<B> + ?Sized,
+{
+    let key = store.listing_keys().waiting_final;
+    let records = store
+        .scan_records(&|meta| meta.contains_key(key), &|record| record.waits_for(partial.as_str()), usize::MAX)
+        .await?;
+    records.iter().map(|record| record.to_info().map(|info| info.id)).collect()
+}
+
+/// At most `limit` live, unfinished uploads whose expiry is at or before `now`.
+///
+/// # Errors
+/// The store's error.
+pub async fn expired<B, S>(store: &S, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError>
+where
+    B: Send,
+    S: RecordStore<B> + ?Sized,
+{
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let now_ms = crate::record::millis(now);
+    let key = store.listing_keys().expires_ms;
+    let listed_expired = |meta: &HashMap<String, String>| {
+        meta.get(key).and_then(|v| v.parse::<u64>().ok()).is_some_and(|at| at <= now_ms)
+    };
+    let expired =
+        |record: &UploadRecord<B>| record.expires_at_ms.is_some_and(|at| at <= now_ms) && !record.is_complete();
+    let records = store.scan_records(&listed_expired, &expired, limit).await?;
+    records.iter().map(UploadRecord::to_info).collect()
+}
+
+/// Turns the record of `id` into a tombstone, `clear` emptying the backend's fields (what
+/// referred to the bytes), retrying when a concurrent change moved the record. After it,
+/// nothing refers to the upload's objects: the caller deletes them.
+///
+/// # Errors
+/// The store's error, or [`StorageError::Unavailable`] when the record kept changing.
+pub async fn tombstone<B, S>(store: &S, id: &UploadId, clear: impl Fn(&mut B) + Send + Sync) -> Result<(), StorageError>
+where
+    B: Send + Sync,
+    S: RecordStore<B> + ?Sized,
+{
+    for _ in 0..TOMBSTONE_ATTEMPTS {
+        let (mut record, version) = store.load_record(id).await?;
+        record.removed = true;
+        clear(&mut record.backend);
+        if store.store_record(id, &record, Some(&version)).await?.is_some() {
+            return Ok(());
+        }
+    }
+    Err(StorageError::Unavailable(format!("upload {id} kept changing while it was being removed").into()))
 }

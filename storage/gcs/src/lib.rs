@@ -37,15 +37,13 @@ use futures_util::StreamExt as _;
 use layout::Layout;
 use state::{PartState, UploadState};
 use std::ops::Range;
-use std::time::{SystemTime, UNIX_EPOCH};
-use tus_cloud::store::{self, RecordStore};
+use std::time::SystemTime;
+use tus_cloud::ListingKeys;
+use tus_cloud::store::{self, MetadataFilter, RecordFilter, RecordStore};
 use tus_core::storage::ByteStream;
 use tus_core::{
     AppendOptions, ChunkStream, NewUpload, Removal, Storage, StorageError, StorageFeatures, UploadId, UploadInfo,
 };
-
-/// How many times a removal retries when a concurrent writer changed the state first.
-const REMOVE_ATTEMPTS: usize = 5;
 
 /// A random hex token for object names and multipart boundaries.
 pub(crate) fn token() -> String {
@@ -158,40 +156,6 @@ impl GcsStorage {
         }
     }
 
-    /// The states of the live uploads whose info objects match `wanted` (by their custom
-    /// metadata), read one page of the listing at a time.
-    async fn scan(
-        &self,
-        mut wanted: impl FnMut(&std::collections::HashMap<String, String>) -> bool,
-        mut keep: impl FnMut(&UploadState) -> bool,
-        limit: usize,
-    ) -> Result<Vec<UploadState>, StorageError> {
-        let mut found = Vec::new();
-        let mut page = None;
-        let prefix = self.layout.info_prefix();
-        while found.len() < limit {
-            let (items, next) = self.api.list(&prefix, page.as_deref()).await?;
-            for item in items.into_iter().filter(|o| wanted(&o.metadata)) {
-                let Some(id) = item.name.strip_prefix(&prefix).and_then(|id| UploadId::new(id).ok()) else {
-                    continue;
-                };
-                match self.load(&id).await {
-                    Ok((state, _)) if keep(&state) => found.push(state),
-                    Ok(_) | Err(StorageError::Gone | StorageError::NotFound) => {}
-                    Err(e) => return Err(e),
-                }
-                if found.len() >= limit {
-                    break;
-                }
-            }
-            match next {
-                Some(next) => page = Some(next),
-                None => break,
-            }
-        }
-        Ok(found)
-    }
-
     /// Composes a complete upload's parts into its data object and drops the parts.
     /// Failure is logged, not returned: the bytes are committed, and reads stream the
     /// parts until a later finish succeeds.
@@ -248,6 +212,43 @@ impl RecordStore<state::GcsFields> for GcsStorage {
             Err(GcsError::PreconditionFailed) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn listing_keys(&self) -> ListingKeys {
+        state::LISTING
+    }
+
+    /// Reads one page of the listing at a time.
+    async fn scan_records(
+        &self,
+        wanted: MetadataFilter<'_>,
+        keep: RecordFilter<'_, state::GcsFields>,
+        limit: usize,
+    ) -> Result<Vec<UploadState>, StorageError> {
+        let mut found = Vec::new();
+        let mut page = None;
+        let prefix = self.layout.info_prefix();
+        while found.len() < limit {
+            let (items, next) = self.api.list(&prefix, page.as_deref()).await?;
+            for item in items.into_iter().filter(|o| wanted(&o.metadata)) {
+                let Some(id) = item.name.strip_prefix(&prefix).and_then(|id| UploadId::new(id).ok()) else {
+                    continue;
+                };
+                match self.load(&id).await {
+                    Ok((state, _)) if keep(&state) => found.push(state),
+                    Ok(_) | Err(StorageError::Gone | StorageError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+                if found.len() >= limit {
+                    break;
+                }
+            }
+            match next {
+                Some(next) => page = Some(next),
+                None => break,
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -316,14 +317,7 @@ impl Storage for GcsStorage {
     }
 
     async fn finals_waiting_for(&self, partial: &UploadId) -> Result<Vec<UploadId>, StorageError> {
-        let states = self
-            .scan(
-                |meta| meta.contains_key(state::META_WAITING_FINAL),
-                |state| state.waits_for(partial.as_str()),
-                usize::MAX,
-            )
-            .await?;
-        states.iter().map(|s| s.to_info().map(|info| info.id)).collect()
+        store::finals_waiting_for(self, partial).await
     }
 
     async fn read(&self, id: &UploadId, range: Range<u64>) -> Result<ByteStream, StorageError> {
@@ -362,18 +356,11 @@ impl Storage for GcsStorage {
     }
 
     async fn remove(&self, id: &UploadId, _why: Removal) -> Result<(), StorageError> {
-        let mut attempts = 0;
-        loop {
-            let (mut state, generation) = self.load(id).await?;
-            state.removed = true;
-            state.backend.parts.clear();
-            state.backend.composed = false;
-            match self.save(id, &state, generation).await {
-                Ok(_) => break,
-                Err(GcsError::PreconditionFailed) if attempts + 1 < REMOVE_ATTEMPTS => attempts += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        store::tombstone(self, id, |fields| {
+            fields.parts.clear();
+            fields.composed = false;
+        })
+        .await?;
         // The tombstone is written: nothing refers to these objects any more.
         let mut names = vec![self.layout.data(id)];
         names.extend(self.list_names(&self.layout.parts_prefix(id)).await?);
@@ -384,17 +371,6 @@ impl Storage for GcsStorage {
     }
 
     async fn expired(&self, now: SystemTime, limit: usize) -> Result<Vec<UploadInfo>, StorageError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let now_ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let states = self
-            .scan(
-                |meta| meta.get(state::META_EXPIRES).and_then(|v| v.parse::<u64>().ok()).is_some_and(|at| at <= now_ms),
-                |state| state.to_info().is_ok_and(|info| info.is_expired(now)),
-                limit,
-            )
-            .await?;
-        states.iter().map(UploadState::to_info).collect()
+        store::expired(self, now, limit).await
     }
 }

@@ -14,6 +14,8 @@ use tus_cloud::{BackendFields, ListingKeys, UploadRecord};
 pub(crate) const META_EXPIRES: &str = "tus-expires-ms";
 /// Custom metadata key of the info object: present on live, unfinished finals.
 pub(crate) const META_WAITING_FINAL: &str = "tus-waiting-final";
+/// The listing metadata keys of the info object.
+pub(crate) const LISTING: ListingKeys = ListingKeys { expires_ms: META_EXPIRES, waiting_final: META_WAITING_FINAL };
 
 /// What the info object of an upload holds.
 pub(crate) type UploadState = UploadRecord<GcsFields>;
@@ -53,5 +55,5 @@ impl PartState {
 
 /// The listing metadata of the info object ([`UploadRecord::listing_metadata`]).
 pub(crate) fn object_metadata(state: &UploadState) -> HashMap<String, String> {
-    state.listing_metadata(&ListingKeys { expires_ms: META_EXPIRES, waiting_final: META_WAITING_FINAL })
+    state.listing_metadata(&LISTING)
 }
