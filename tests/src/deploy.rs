@@ -47,10 +47,18 @@ pub enum Backend {
 /// The moto all S3 deployments of this process share, and the storage settings they use:
 /// a 1 KiB minimum (so small partials are copied on S3's side) and 1 MiB parts (so small
 /// bodies stay in incomplete parts and MiB bodies cross part boundaries).
+/// A prefix no other deployment of any process uses, in the bucket or container the
+/// cloud deployments of this process share.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+fn fresh_prefix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIXES: AtomicU64 = AtomicU64::new(0);
+    format!("run-{}-{}/", std::process::id(), PREFIXES.fetch_add(1, Ordering::SeqCst))
+}
+
 #[cfg(feature = "s3")]
 mod s3 {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
     use tus_s3::moto::Moto;
 
     const BUCKET: &str = "tus-conformance";
@@ -58,7 +66,6 @@ mod s3 {
     const PART: u64 = 1024 * 1024;
 
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    static PREFIXES: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn open() -> tus_s3::S3Storage {
         let moto = MOTO.get_or_init(|| {
@@ -66,9 +73,8 @@ mod s3 {
             moto.create_bucket_blocking(BUCKET);
             moto
         });
-        let prefix = format!("run-{}-{}/", std::process::id(), PREFIXES.fetch_add(1, Ordering::SeqCst));
         tus_s3::S3Storage::builder(moto.connection().client(), BUCKET)
-            .prefix(prefix)
+            .prefix(super::fresh_prefix())
             .min_part_size(MIN_PART)
             .part_size(PART)
             .build()
@@ -91,18 +97,11 @@ mod s3 {
 #[cfg(feature = "gcs")]
 mod gcs {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
     use tus_gcs::emulator::FakeGcs;
 
     const BUCKET: &str = "tus-conformance";
 
     static EMULATOR: OnceLock<FakeGcs> = OnceLock::new();
-    static PREFIXES: AtomicU64 = AtomicU64::new(0);
-
-    /// A fresh prefix in the shared bucket.
-    pub(super) fn fresh_prefix() -> String {
-        format!("run-{}-{}/", std::process::id(), PREFIXES.fetch_add(1, Ordering::SeqCst))
-    }
 
     /// A storage over `prefix` (a new client: what a restarted process would have).
     pub(super) fn open(prefix: &str) -> tus_gcs::GcsStorage {
@@ -119,19 +118,12 @@ mod gcs {
 #[cfg(feature = "azure")]
 mod azure {
     use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicU64, Ordering};
     use tus_azure::emulator::Azurite;
 
     const CONTAINER: &str = "tus-conformance";
     const BLOCK: u64 = 64 * 1024;
 
     static EMULATOR: OnceLock<Azurite> = OnceLock::new();
-    static PREFIXES: AtomicU64 = AtomicU64::new(0);
-
-    /// A fresh prefix in the shared container.
-    pub(super) fn fresh_prefix() -> String {
-        format!("run-{}-{}/", std::process::id(), PREFIXES.fetch_add(1, Ordering::SeqCst))
-    }
 
     /// A storage over `prefix` (a new client: what a restarted process would have).
     pub(super) fn open(prefix: &str) -> tus_azure::AzureStorage {
@@ -152,10 +144,9 @@ struct StorageSlot {
     dir: Option<Arc<tempfile::TempDir>>,
     #[cfg(feature = "s3")]
     s3: Option<tus_s3::S3Storage>,
-    #[cfg(feature = "gcs")]
-    gcs_prefix: Option<String>,
-    #[cfg(feature = "azure")]
-    azure_prefix: Option<String>,
+    /// The prefix of a GCS or Azure storage, to reopen it.
+    #[cfg(any(feature = "gcs", feature = "azure"))]
+    prefix: Option<String>,
 }
 
 impl StorageSlot {
@@ -165,10 +156,8 @@ impl StorageSlot {
             dir,
             #[cfg(feature = "s3")]
             s3: None,
-            #[cfg(feature = "gcs")]
-            gcs_prefix: None,
-            #[cfg(feature = "azure")]
-            azure_prefix: None,
+            #[cfg(any(feature = "gcs", feature = "azure"))]
+            prefix: None,
         }
     }
 }
@@ -194,16 +183,16 @@ impl Backend {
             }
             #[cfg(feature = "gcs")]
             Self::Gcs => {
-                let prefix = gcs::fresh_prefix();
+                let prefix = fresh_prefix();
                 let mut slot = StorageSlot::new(Arc::new(gcs::open(&prefix)), None);
-                slot.gcs_prefix = Some(prefix);
+                slot.prefix = Some(prefix);
                 slot
             }
             #[cfg(feature = "azure")]
             Self::Azure => {
-                let prefix = azure::fresh_prefix();
+                let prefix = fresh_prefix();
                 let mut slot = StorageSlot::new(Arc::new(azure::open(&prefix)), None);
-                slot.azure_prefix = Some(prefix);
+                slot.prefix = Some(prefix);
                 slot
             }
         }
@@ -230,16 +219,16 @@ impl Backend {
             }
             #[cfg(feature = "gcs")]
             Self::Gcs => {
-                let prefix = slot.gcs_prefix.clone().expect("a GCS slot has a prefix");
+                let prefix = slot.prefix.clone().expect("a GCS slot has a prefix");
                 let mut reopened = StorageSlot::new(Arc::new(gcs::open(&prefix)), None);
-                reopened.gcs_prefix = Some(prefix);
+                reopened.prefix = Some(prefix);
                 reopened
             }
             #[cfg(feature = "azure")]
             Self::Azure => {
-                let prefix = slot.azure_prefix.clone().expect("an Azure slot has a prefix");
+                let prefix = slot.prefix.clone().expect("an Azure slot has a prefix");
                 let mut reopened = StorageSlot::new(Arc::new(azure::open(&prefix)), None);
-                reopened.azure_prefix = Some(prefix);
+                reopened.prefix = Some(prefix);
                 reopened
             }
         }
