@@ -32,7 +32,7 @@ pub fn gcs_command(emulator: &FakeGcs, dir: &Path, bucket: &str, prefix: &str) -
 /// # Panics
 /// When it runs longer than two minutes.
 pub fn s3_cleanup(moto: &Moto, bucket: &str, prefix: &str, extra: &[&str]) -> Output {
-    let mut command = cleanup_command("s3", bucket, prefix, extra);
+    let mut command = cleanup_command(["s3", "--bucket", bucket], prefix, extra);
     s3_env(&mut command, moto);
     run(command)
 }
@@ -42,7 +42,7 @@ pub fn s3_cleanup(moto: &Moto, bucket: &str, prefix: &str, extra: &[&str]) -> Ou
 /// # Panics
 /// When it runs longer than two minutes.
 pub fn gcs_cleanup(emulator: &FakeGcs, bucket: &str, prefix: &str, extra: &[&str]) -> Output {
-    let mut command = cleanup_command("gcs", bucket, prefix, extra);
+    let mut command = cleanup_command(["gcs", "--bucket", bucket], prefix, extra);
     command.env("STORAGE_EMULATOR_HOST", emulator.endpoint());
     run(command)
 }
@@ -52,8 +52,7 @@ pub fn gcs_cleanup(emulator: &FakeGcs, bucket: &str, prefix: &str, extra: &[&str
 /// # Panics
 /// When it runs longer than two minutes.
 pub fn azure_cleanup(emulator: &Azurite, container: &str, prefix: &str, extra: &[&str]) -> Output {
-    let mut command = Command::new(super::tus_bin());
-    command.args(["cleanup", "--storage", "azure", "--container", container, "--prefix", prefix]).args(extra);
+    let mut command = cleanup_command(["azure", "--container", container], prefix, extra);
     command.env("AZURE_STORAGE_CONNECTION_STRING", emulator.connection_string());
     run(command)
 }
@@ -82,9 +81,11 @@ fn serve_command(dir: &Path) -> Command {
     command
 }
 
-fn cleanup_command(storage: &str, bucket: &str, prefix: &str, extra: &[&str]) -> Command {
+/// `tus cleanup --storage STORAGE --bucket|--container PLACE --prefix PREFIX EXTRA…`
+/// (`[storage, place flag, place]`).
+fn cleanup_command([storage, place_flag, place]: [&str; 3], prefix: &str, extra: &[&str]) -> Command {
     let mut command = Command::new(super::tus_bin());
-    command.args(["cleanup", "--storage", storage, "--bucket", bucket, "--prefix", prefix]).args(extra);
+    command.args(["cleanup", "--storage", storage, place_flag, place, "--prefix", prefix]).args(extra);
     command
 }
 
