@@ -35,23 +35,16 @@ use async_trait::async_trait;
 use azure_core::http::Etag;
 use blobs::Blobs;
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use layout::Layout;
 use state::{AzureFields, BlockState, UploadState};
 use std::ops::Range;
 use std::time::SystemTime;
+use tus_cloud::Layout;
 use tus_cloud::ListingKeys;
 use tus_cloud::store::{self, MetadataFilter, RecordFilter, RecordStore};
 use tus_core::storage::ByteStream;
 use tus_core::{
     AppendOptions, ChunkStream, NewUpload, Removal, Storage, StorageError, StorageFeatures, UploadId, UploadInfo,
 };
-
-/// A random hex token for block IDs.
-pub(crate) fn token() -> String {
-    let mut bytes = [0u8; 12];
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Uploads stored in an Azure Blob container. See the [crate docs](crate).
 #[derive(Debug, Clone)]

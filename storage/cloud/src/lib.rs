@@ -3,6 +3,7 @@
 //! - [`record`]: the upload record each of them keeps as JSON in one info object per
 //!   upload (the fields every backend has, their conversion to [`tus_core::UploadInfo`],
 //!   corrupt-record errors), generic over the fields a backend adds.
+//! - [`layout`]: the names of an upload's info and data objects, and random name tokens.
 //! - [`store`]: the info object as a [`RecordStore`] with conditional writes, and the
 //!   storage operations that only read and conditionally write it (create, set the
 //!   length, the offset check of an append, the error of a lost race).
@@ -16,11 +17,13 @@
 //! storages never use. The crate is small and has no cloud SDK in it, so every backend
 //! can depend on it at no cost.
 
+pub mod layout;
 pub mod record;
 pub mod store;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
 
+pub use layout::{Layout, token};
 pub use record::{BackendFields, ConcatRole, CorruptRecord, ListingKeys, UploadRecord};
 pub use store::RecordStore;

@@ -205,7 +205,7 @@ impl Api {
         if_generation: u64,
     ) -> Result<u64, GcsError> {
         // A fresh random boundary per request, so no metadata value can contain it.
-        let boundary = format!("tus_gcs_{}", crate::token());
+        let boundary = format!("tus_gcs_{}", tus_cloud::token());
         let resource = serde_json::json!({ "name": name, "contentType": content_type, "metadata": metadata });
         let mut body = Vec::with_capacity(bytes.len() + 512);
         body.extend_from_slice(

@@ -3,7 +3,8 @@
 
 use crate::api::{Api, Source};
 use crate::error::GcsError;
-use crate::layout::Layout;
+use crate::layout::PartNames as _;
+use tus_cloud::Layout;
 use tus_core::UploadId;
 
 /// The most sources one compose request takes.

@@ -34,23 +34,17 @@ pub use error::GcsError;
 use api::Api;
 use async_trait::async_trait;
 use futures_util::StreamExt as _;
-use layout::Layout;
+use layout::PartNames as _;
 use state::{PartState, UploadState};
 use std::ops::Range;
 use std::time::SystemTime;
+use tus_cloud::Layout;
 use tus_cloud::ListingKeys;
 use tus_cloud::store::{self, MetadataFilter, RecordFilter, RecordStore};
 use tus_core::storage::ByteStream;
 use tus_core::{
     AppendOptions, ChunkStream, NewUpload, Removal, Storage, StorageError, StorageFeatures, UploadId, UploadInfo,
 };
-
-/// A random hex token for object names and multipart boundaries.
-pub(crate) fn token() -> String {
-    let mut bytes = [0u8; 12];
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Uploads stored in a Google Cloud Storage bucket. See the [crate docs](crate).
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 
 use crate::GcsStorage;
 use crate::error::GcsError;
+use crate::layout::PartNames as _;
 use crate::state::{PartState, UploadState};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
