@@ -57,6 +57,24 @@ fn fresh_id() -> UploadId {
 }
 
 /// A body made of `items`, in order; an `Err` ends it the way a broken request does.
+/// `len` bytes of test data that differ with `seed` and do not repeat every 256 bytes (a
+/// misplaced chunk shows), for backends' own tests.
+pub fn test_bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 7) as u8).collect()
+}
+
+/// Every byte of `stream`, for backends' own tests.
+///
+/// # Panics
+/// When the stream fails.
+pub async fn read_all(mut stream: super::ByteStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.expect("the stream reads to its end"));
+    }
+    out
+}
+
 fn body(items: &[Result<&'static [u8], BodyError>]) -> ChunkStream {
     let items: Vec<Result<Bytes, BodyError>> = items.iter().map(|item| item.clone().map(Bytes::from_static)).collect();
     ChunkStream::new(futures_util::stream::iter(items), None)

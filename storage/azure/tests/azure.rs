@@ -4,11 +4,10 @@
 //! block), two writers at one offset, termination, expiry, and startup failures.
 
 use bytes::Bytes;
-use futures_util::StreamExt as _;
 use std::time::{Duration, SystemTime};
 use tus_azure::emulator::Azurite;
 use tus_azure::{AzureConfig, AzureError, AzureStorage, ConnectionString};
-use tus_core::storage::ByteStream;
+use tus_core::storage::conformance::{read_all, test_bytes as data};
 use tus_core::{
     AppendOptions, BodyError, ChunkStream, Concat, NewUpload, Removal, Storage, StorageError, UploadId, UploadInfo,
 };
@@ -17,20 +16,8 @@ const CONTAINER: &str = "azure-behaviour";
 /// Small blocks, so that small test uploads span several of them.
 const BLOCK: u64 = 64 * 1024;
 
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 7) as u8).collect()
-}
-
 fn id(name: &str) -> UploadId {
     UploadId::new(format!("{name}-{}", std::process::id())).unwrap()
-}
-
-async fn read_all(mut stream: ByteStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk.unwrap());
-    }
-    out
 }
 
 async fn append(storage: &AzureStorage, id: &UploadId, offset: u64, bytes: &[u8]) -> UploadInfo {

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use std::sync::Arc;
-use tus_core::storage::ByteStream;
+use tus_core::storage::conformance::{read_all, test_bytes as data};
 use tus_core::{
     AppendOptions, BodyError, ChunkStream, Concat, NewUpload, Removal, Storage, StorageError, UploadId, UploadInfo,
 };
@@ -14,20 +14,8 @@ use tus_gcs::emulator::FakeGcs;
 
 const BUCKET: &str = "gcs-behaviour";
 
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 7) as u8).collect()
-}
-
 fn id(name: &str) -> UploadId {
     UploadId::new(format!("{name}-{}", std::process::id())).unwrap()
-}
-
-async fn read_all(mut stream: ByteStream) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk.unwrap());
-    }
-    out
 }
 
 async fn append(storage: &GcsStorage, id: &UploadId, offset: u64, bytes: &[u8]) -> UploadInfo {

@@ -4,16 +4,12 @@
 
 use sha2::{Digest as _, Sha256};
 use std::time::Duration;
-use tus_core::storage::ByteStream;
+use tus_core::storage::conformance::{read_all, test_bytes as data};
 use tus_core::{AppendOptions, ChunkStream, Concat, NewUpload, Removal, Storage, UploadId, UploadInfo};
 use tus_s3::moto::Moto;
 use tus_s3::{S3_MIN_PART_SIZE, S3Storage};
 
 const MIB: usize = 1 << 20;
-
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 13) as u8).collect()
-}
 
 fn sha(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
@@ -24,15 +20,6 @@ fn body(bytes: &[u8]) -> ChunkStream {
     let chunks: Vec<Result<bytes::Bytes, tus_core::BodyError>> =
         bytes.chunks(64 * 1024).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
     ChunkStream::new(futures_util::stream::iter(chunks), Some(bytes.len() as u64))
-}
-
-async fn read_all(mut stream: ByteStream) -> Vec<u8> {
-    use futures_util::StreamExt as _;
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        out.extend_from_slice(&chunk.unwrap());
-    }
-    out
 }
 
 fn id(name: &str) -> UploadId {
