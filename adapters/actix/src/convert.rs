@@ -79,6 +79,10 @@ where
         converted_value.set_sensitive(value.is_sensitive());
         headers.append(name, converted_value);
     }
+    // actix writes its own `Connection` header from the head's connection type and drops ours.
+    if parts.headers.get(http::header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close")) {
+        converted.head_mut().set_connection_type(actix_http::ConnectionType::Close);
+    }
     converted.map_into_boxed_body()
 }
 
@@ -152,5 +156,18 @@ mod tests {
         let vary: Vec<_> = converted.headers().get_all("vary").map(|v| v.to_str().unwrap()).collect();
         assert_eq!(vary, ["Origin", "Accept"]);
         assert!(converted.headers().get("x-secret").unwrap().is_sensitive());
+        assert!(converted.head().keep_alive(), "no reason to close");
+    }
+
+    #[test]
+    fn a_connection_close_reaches_actix() {
+        let request = TestRequest::patch().to_http_request();
+        let tus = http::Response::builder()
+            .status(409)
+            .header("Connection", "close")
+            .body(http_body_util::Full::new(Bytes::from_static(b"ERR_MISMATCHED_OFFSET")))
+            .unwrap();
+        let converted = response(&request, tus);
+        assert!(!converted.head().keep_alive(), "the connection type is Close");
     }
 }

@@ -52,12 +52,21 @@ where
 {
     let (parts, body) = request.into_parts();
     let method = effective_method(&shared, &parts);
+    let body_pending = !body.is_end_stream();
     let mut response = match dispatch(&shared, target, &method, &parts, body).await {
         Ok(response) => response,
         Err(err) => error_response(&err, method == Method::HEAD),
     };
     shared.metrics.request(&method, response.status());
+    let status = response.status();
     let headers = response.headers_mut();
+    if body_pending && (status.is_client_error() || status.is_server_error()) {
+        // Refused, most often before its body was read (a wrong offset, a size over the
+        // limit): the server closes the connection rather than read the rest (RFC 9112
+        // §9.6). Saying so keeps the client from sending its next request on a connection
+        // that is about to close, where that request would fail.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     headers.insert(TUS_RESUMABLE, HeaderValue::from_static(TUS_VERSION));
     if method == Method::HEAD {
         // Offsets change; no HEAD answer, error or not, may be reused.

@@ -124,6 +124,7 @@ pub async fn a4_7_content_length_past_length_is_413_before_reading(launcher: &dy
     // No body byte is sent: the answer must come from the headers alone.
     let head = next_head(&mut conn, "PATCH with Content-Length past the length").await;
     assert_eq!(head.status.as_u16(), 413, "{head:?}");
+    assert_eq!(head.header("connection"), Some("close"), "the unread body ends the connection: {head:?}");
     assert_eq!(offset(t, &upload.path).await, 3, "the offset changed");
     patch(t, &upload.path, 3, "3456789").await.expect(204, "the fitting PATCH");
     assert_eq!(&download(t, &upload.path).await[..], b"0123456789");
@@ -354,6 +355,7 @@ pub async fn a4_14_expect_100_continue_only_after_validation(launcher: &dyn Laun
         raw_patch_head(&mut conn, &path, offset, &expect(&extra)).await;
         let head = next_head(&mut conn, what).await;
         assert_eq!(head.status.as_u16(), status, "{what}: the final status, with no 100 before it: {head:?}");
+        assert_eq!(head.header("connection"), Some("close"), "{what}: the unread body ends the connection: {head:?}");
     }
     // The upload's lock is held elsewhere: 423 once the lock timeout passes, and still no 100.
     let mut conn = t.raw().await;
