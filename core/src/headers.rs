@@ -119,6 +119,12 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(parse_u64)
 }
 
+/// Whether an HTTP/1 request has a body by its framing headers: a non-zero
+/// `Content-Length` or a `Transfer-Encoding` (RFC 9112 §6.3; without either it has none).
+pub(crate) fn frames_a_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING) || content_length(headers).is_some_and(|len| len > 0)
+}
+
 /// Whether the request announces an `Upload-Checksum` trailer.
 pub(crate) fn announces_checksum_trailer(headers: &HeaderMap) -> bool {
     headers
@@ -132,6 +138,20 @@ pub(crate) fn announces_checksum_trailer(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::HeaderValue;
+
+    #[test]
+    fn a_body_is_framed_by_a_length_or_a_transfer_encoding() {
+        let mut headers = HeaderMap::new();
+        assert!(!frames_a_body(&headers), "no framing header: no body");
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        assert!(!frames_a_body(&headers));
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        assert!(frames_a_body(&headers));
+        headers.remove(http::header::CONTENT_LENGTH);
+        headers.insert(http::header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        assert!(frames_a_body(&headers));
+    }
 
     #[test]
     fn integers_are_parsed_strictly() {

@@ -52,7 +52,8 @@ where
 {
     let (parts, body) = request.into_parts();
     let method = effective_method(&shared, &parts);
-    let body_pending = !body.is_end_stream();
+    // By the framing headers, not only the body: adapters' bodies may not know they are empty.
+    let body_pending = !body.is_end_stream() && headers::frames_a_body(&parts.headers);
     let mut response = match dispatch(&shared, target, &method, &parts, body).await {
         Ok(response) => response,
         Err(err) => error_response(&err, method == Method::HEAD),
