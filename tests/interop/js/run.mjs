@@ -114,6 +114,17 @@ function upload(input, options) {
   })
 }
 
+// Polls HEAD on `url` until it reports a non-zero Upload-Offset or `timeoutMs` passes.
+async function waitForOffset(url, timeoutMs) {
+  const headers = { 'Tus-Resumable': '1.0.0', ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) }
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const res = await fetch(url, { method: 'HEAD', headers }).catch(() => null)
+    if (Number(res?.headers.get('upload-offset') ?? 0) > 0) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 const count = (requests, method) => requests.filter((r) => r.method === method).length
 
 const scenarios = {
@@ -241,8 +252,10 @@ const scenarios = {
     check(firstUrl, 'no upload URL before the abort')
     // The URL points at the proxy: resume directly against the server.
     firstUrl = new URL(new URL(firstUrl).pathname, endpoint).toString()
-    // Give the server a moment to notice the closed connection and persist.
-    await new Promise((r) => setTimeout(r, 500))
+    // The server persists the cut request once it notices the closed connection; how long
+    // that takes depends on the storage (a cloud emulator on a loaded machine: seconds).
+    // Wait until HEAD shows bytes, at most 20 s; the check below fails if none ever do.
+    await waitForOffset(firstUrl, 20_000)
 
     const rec = recorder()
     const url = await upload(fs.createReadStream(file), {
