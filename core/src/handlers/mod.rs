@@ -52,20 +52,15 @@ where
 {
     let (parts, body) = request.into_parts();
     let method = effective_method(&shared, &parts);
-    // By the framing headers, not only the body: adapters' bodies may not know they are empty.
-    let body_pending = !body.is_end_stream() && headers::frames_a_body(&parts.headers);
+    let body_unread = !body.is_end_stream();
     let mut response = match dispatch(&shared, target, &method, &parts, body).await {
         Ok(response) => response,
         Err(err) => error_response(&err, method == Method::HEAD),
     };
     shared.metrics.request(&method, response.status());
-    let status = response.status();
+    let ends_connection = answer_ends_connection(&parts, body_unread, response.status());
     let headers = response.headers_mut();
-    if body_pending && (status.is_client_error() || status.is_server_error()) {
-        // Refused, most often before its body was read (a wrong offset, a size over the
-        // limit): the server closes the connection rather than read the rest (RFC 9112
-        // §9.6). Saying so keeps the client from sending its next request on a connection
-        // that is about to close, where that request would fail.
+    if ends_connection {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     headers.insert(TUS_RESUMABLE, HeaderValue::from_static(TUS_VERSION));
@@ -77,6 +72,20 @@ where
         add_cors(&shared, &parts.headers, headers);
     }
     response
+}
+
+/// Whether an answer says `Connection: close`: an error on HTTP/1 to a request that
+/// announced a body which had not ended when tus got it. Refused, most often before the
+/// body was read (a wrong offset, a size over the limit), such a request leaves the rest of
+/// its body unread, and the server closes the connection rather than read it (RFC 9112
+/// §9.6). Saying so keeps the client from sending its next request on a connection about to
+/// close, where that request would fail. The framing headers decide with the body, since
+/// adapters' bodies may not know they are empty; HTTP/2 has no such header.
+fn answer_ends_connection(parts: &Parts, body_unread: bool, status: StatusCode) -> bool {
+    (status.is_client_error() || status.is_server_error())
+        && body_unread
+        && parts.version <= http::Version::HTTP_11
+        && headers::frames_a_body(&parts.headers)
 }
 
 async fn dispatch<B>(
@@ -340,6 +349,25 @@ mod tests {
         assert!(route("/files", "/filesystem").is_none());
         assert!(route("/files", "/other").is_none());
         assert!(matches!(route("", "/abc"), Some(Target::Upload(Some(_)))));
+    }
+
+    #[test]
+    fn only_http1_errors_on_announced_unread_bodies_end_the_connection() {
+        let request = |version, length: &str| {
+            let request = Request::patch("/files/abc").version(version).header(header::CONTENT_LENGTH, length);
+            request.body(()).unwrap().into_parts().0
+        };
+        let conflict = StatusCode::CONFLICT;
+        let http1 = request(http::Version::HTTP_11, "5");
+        assert!(answer_ends_connection(&http1, true, conflict));
+        assert!(answer_ends_connection(&http1, true, StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(!answer_ends_connection(&http1, true, StatusCode::NO_CONTENT), "a success read the body");
+        assert!(!answer_ends_connection(&http1, false, conflict), "the body had ended");
+        assert!(!answer_ends_connection(&request(http::Version::HTTP_11, "0"), true, conflict), "no body");
+        assert!(!answer_ends_connection(&request(http::Version::HTTP_2, "5"), true, conflict), "HTTP/2");
+        let mut no_framing = request(http::Version::HTTP_11, "5");
+        no_framing.headers.remove(header::CONTENT_LENGTH);
+        assert!(!answer_ends_connection(&no_framing, true, conflict), "a body an adapter cannot tell is empty");
     }
 
     #[test]
