@@ -179,9 +179,9 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t)]
     pub durability: DurabilityArg,
 
-    /// Hold --dir alone: HEAD answers from a cache of committed records (about 3x less
-    /// CPU per HEAD), and any other process opening the directory (a second `tus serve`,
-    /// `tus cleanup`) fails while this one runs; use --janitor-interval for expiry.
+    /// Hold --dir alone: the cache of committed records that answers HEAD needs no check
+    /// for other processes' commits, and any other process opening the directory (a second
+    /// `tus serve`, `tus cleanup`) fails while this one runs; use --janitor-interval for expiry.
     #[arg(long, conflicts_with = "lock")]
     pub exclusive: bool,
 

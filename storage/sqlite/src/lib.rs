@@ -10,8 +10,8 @@
 //!
 //! It supports every optional feature (concatenation, unfinished concatenation, downloads).
 //! Request bodies are streamed to disk with bounded memory, finals are assembled with
-//! in-kernel copies, and `info` (HEAD) is answered by reader threads with connections of
-//! their own that never wait for a writer.
+//! in-kernel copies, and `info` (HEAD) is answered from a cache of committed records or by
+//! reader threads with connections of their own that never wait for a writer.
 //!
 //! ```
 //! use tus_core::{AppendOptions, ChunkStream, NewUpload, Storage, UploadId};
@@ -70,10 +70,20 @@
 //! [`StorageError::OffsetMismatch`]. The compare-and-set on the offset guarantees that at
 //! most one append applies per offset.
 //!
+//! `info` (HEAD) answers from a cache of committed records when it can. On a shared
+//! directory every storage writes a fresh random stamp into `uploads.lock` after each of its
+//! commits and before anyone hears of it; a cached record is served only while the stamp is
+//! the one read before the record was, so HEAD sees every change acknowledged before it was
+//! asked, whichever process made it, at the cost of an 8-byte `pread` instead of a database
+//! read. A process that dies between a commit and its stamp leaves that commit unannounced:
+//! shared entries are therefore trusted for one second at most, and until then HEAD may show
+//! the upload's offset from before that commit (smaller, never larger; a PATCH at it gets
+//! 409).
+//!
 //! A storage opened with [`exclusive`](SqliteStorageBuilder::exclusive) is instead alone on
 //! its directory (an `flock` on `uploads.lock` keeps every other storage out, and it out
-//! while another is open): as every change then goes through it, `info` (HEAD) answers from
-//! a cache of committed records without a database read.
+//! while another is open): as every change then goes through it, its cache needs no stamp
+//! and no expiry.
 //!
 //! # Recovery
 //!
@@ -149,8 +159,8 @@ struct Inner {
     /// writer at a time anyway; one connection avoids busy waits within this process).
     /// Only [`Inner::change`] uses it, so that no change can skip the cache.
     writer: writer::GroupWriter,
-    /// Records for `info`, when the directory is held exclusively.
-    cache: Option<cache::RecordCache>,
+    /// Committed records for `info`.
+    cache: cache::RecordCache,
     /// The `flock` on `uploads.lock` (exclusive or shared), held while the storage is open.
     _owner: File,
     /// Reader connections for blocking work (appends, concatenation, downloads).
@@ -174,9 +184,7 @@ impl Inner {
         F: FnOnce(&rusqlite::Connection) -> Result<T, StorageError> + Send + 'static,
     {
         let result = self.writer.run(work);
-        if let Some(cache) = &self.cache {
-            cache.invalidate(id);
-        }
+        self.cache.invalidate(id);
         result
     }
 }
@@ -239,10 +247,12 @@ impl SqliteStorageBuilder {
     /// storage (in this process or another) has the directory open, and every other
     /// storage fails to open it while this one is open.
     ///
-    /// In exchange, `info` (HEAD) answers from a cache of committed records: no other
-    /// writer can change them behind this storage's back. Use it when one process serves
-    /// the directory (for instance with in-memory upload locks); several instances sharing
-    /// a directory need the default.
+    /// In exchange, the cache of committed records that answers `info` (HEAD) needs no
+    /// check against other writers: no `pread` of the commit stamp per HEAD, no one-second
+    /// expiry, and a commit drops only the record it changed instead of every cached one (see
+    /// [Concurrency](crate#concurrency)).
+    /// Use it when one process serves the directory (for instance with in-memory upload
+    /// locks); several instances sharing a directory need the default.
     pub fn exclusive(mut self, exclusive: bool) -> Self {
         self.exclusive = exclusive;
         self
@@ -258,6 +268,16 @@ impl SqliteStorageBuilder {
         let owner = lock_owner(&self.dir, self.exclusive)?;
         let db_path = self.dir.join("uploads.db");
         let writer = db::open_writer(&db_path, self.durability)?;
+        // Shared: the commit stamp in uploads.lock; a new one now, since a process that died
+        // between a commit and its stamp may have left a commit unannounced.
+        let (cache, writer_stamp) = if self.exclusive {
+            (cache::RecordCache::exclusive(), None)
+        } else {
+            let stamp = cache::CommitStamp::new(owner.try_clone()?);
+            stamp.renew()?;
+            let writer_stamp = stamp.try_clone()?;
+            (cache::RecordCache::shared(stamp), Some(writer_stamp))
+        };
         if self.durability == Durability::Sync {
             files::sync_dir(&self.dir)?;
         }
@@ -268,9 +288,9 @@ impl SqliteStorageBuilder {
             dir: self.dir,
             data_dir: data_dir.clone(),
             durability: self.durability,
-            writer: writer::GroupWriter::spawn(writer)?,
+            writer: writer::GroupWriter::spawn(writer, writer_stamp)?,
             data_dir_sync: files::DirSync::new(data_dir.clone()),
-            cache: self.exclusive.then(cache::RecordCache::default),
+            cache,
             _owner: owner,
         };
         recovery::run(&inner)?;
@@ -373,14 +393,11 @@ impl Storage for SqliteStorage {
     }
 
     async fn info(&self, id: &UploadId) -> Result<UploadInfo, StorageError> {
-        let Some(cache) = &self.inner.cache else {
-            let id = id.clone();
-            return self.inner.read_threads.run(move |conn| db::load_active(conn, &id)).await;
-        };
+        let cache = &self.inner.cache;
         if let Some(info) = cache.get(id) {
             return Ok(info);
         }
-        let seen = cache.generation();
+        let seen = cache.seen();
         let reading = id.clone();
         let info = self.inner.read_threads.run(move |conn| db::load_active(conn, &reading)).await?;
         cache.fill(&info, seen);

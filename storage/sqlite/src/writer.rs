@@ -7,7 +7,11 @@
 //! and commits them with one sync. A change that fails rolls back its savepoint only; the
 //! others still commit. Nobody hears back before the commit that holds their change is
 //! done, so an answer still means "durable" exactly as before.
+//!
+//! On a shared directory the thread also renews the [`CommitStamp`] after each commit and
+//! before anyone hears back, so that the other storages' caches drop what it changed.
 
+use crate::cache::CommitStamp;
 use crate::db::db_err;
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -110,12 +114,12 @@ impl std::fmt::Debug for GroupWriter {
 }
 
 impl GroupWriter {
-    /// Moves `conn` onto a new writer thread.
-    pub(crate) fn spawn(conn: Connection) -> Result<Self, StorageError> {
+    /// Moves `conn` onto a new writer thread, which renews `stamp` (if any) after each commit.
+    pub(crate) fn spawn(conn: Connection, stamp: Option<CommitStamp>) -> Result<Self, StorageError> {
         let (jobs, queue) = channel();
         let thread = std::thread::Builder::new()
             .name("tus-sqlite-writer".into())
-            .spawn(move || serve(&conn, &queue))
+            .spawn(move || serve(&conn, &queue, stamp.as_ref()))
             .map_err(StorageError::Io)?;
         Ok(Self { jobs: Mutex::new(Some(jobs)), thread: Some(thread) })
     }
@@ -161,7 +165,7 @@ fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 
 /// The writer thread: waits for a change, takes every other one that is waiting, and
 /// commits them together.
-fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>) {
+fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>, stamp: Option<&CommitStamp>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -183,6 +187,12 @@ fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>) {
         if committed.is_err() {
             let _ = control(conn, "ROLLBACK");
         }
+        // Also after a failed commit: renewing needlessly costs a cache miss, not a stale HEAD.
+        if let Some(stamp) = stamp
+            && let Err(error) = stamp.renew()
+        {
+            tracing::error!(%error, "cannot renew the commit stamp in uploads.lock: other processes may report stale offsets for up to a second");
+        }
         for answer in answers {
             answer.send(committed.as_ref().map(|_| ()));
         }
@@ -198,7 +208,7 @@ mod tests {
         let conn = Connection::open(dir.join("t.db")).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)").unwrap();
-        GroupWriter::spawn(conn).unwrap()
+        GroupWriter::spawn(conn, None).unwrap()
     }
 
     fn count(dir: &std::path::Path) -> i64 {

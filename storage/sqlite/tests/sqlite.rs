@@ -831,40 +831,61 @@ fn an_exclusive_storage_is_alone_on_its_directory() {
     SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
 }
 
-/// HEAD on an exclusive storage (answered from its cache) follows every change at once:
-/// appends, a declared length, removal; and never shows an offset older than the last
-/// acknowledged one while appends and reads run concurrently.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exclusive_storage_reads_its_own_changes_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
-    let id = new_upload(&storage, None).await;
-    assert_eq!(storage.info(&id).await.unwrap().offset, 0);
-    assert_eq!(storage.info(&id).await.unwrap().offset, 0);
+/// `info` through `reader` (whose cache is warm) shows every change `writer` acknowledged,
+/// while appends and reads run concurrently.
+async fn reads_see_every_acknowledged_change(writer: &SqliteStorage, reader: &SqliteStorage) {
+    let id = new_upload(writer, None).await;
+    assert_eq!(reader.info(&id).await.unwrap().offset, 0);
+    assert_eq!(reader.info(&id).await.unwrap().offset, 0);
 
     let acknowledged = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let reader = {
-        let (storage, id, acknowledged) = (storage.clone(), id.clone(), Arc::clone(&acknowledged));
+    let heads = {
+        let (reader, id, acknowledged) = (reader.clone(), id.clone(), Arc::clone(&acknowledged));
         tokio::spawn(async move {
             for _ in 0..2000 {
                 let floor = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
-                let seen = storage.info(&id).await.unwrap().offset;
+                let seen = reader.info(&id).await.unwrap().offset;
                 assert!(seen >= floor, "HEAD showed {seen} after {floor} was acknowledged");
                 tokio::task::yield_now().await;
             }
         })
     };
     for n in 0..200u64 {
-        let after = append(&storage, &id, n, b"x").await;
+        let after = append(writer, &id, n, b"x").await;
         acknowledged.store(after.offset, std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(storage.info(&id).await.unwrap().offset, n + 1);
+        assert_eq!(reader.info(&id).await.unwrap().offset, n + 1);
     }
-    reader.await.unwrap();
+    heads.await.unwrap();
 
-    storage.set_length(&id, 300).await.unwrap();
-    assert_eq!(storage.info(&id).await.unwrap().length, Some(300));
-    storage.remove(&id, Removal::Terminated).await.unwrap();
-    assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
+    writer.set_length(&id, 300).await.unwrap();
+    assert_eq!(reader.info(&id).await.unwrap().length, Some(300));
+    writer.remove(&id, Removal::Terminated).await.unwrap();
+    assert!(matches!(reader.info(&id).await, Err(StorageError::Gone)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exclusive_storage_reads_its_own_changes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).exclusive(true).open().unwrap();
+    reads_see_every_acknowledged_change(&storage, &storage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_storage_reads_its_own_changes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    reads_see_every_acknowledged_change(&storage, &storage).await;
+}
+
+/// Two storages on one directory, as two processes would be: each caches records for HEAD,
+/// and neither may serve one the other has changed (the commit stamp in `uploads.lock`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_storage_reads_another_storages_changes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, reader) = (SqliteStorage::open(dir.path()).unwrap(), SqliteStorage::open(dir.path()).unwrap());
+    reads_see_every_acknowledged_change(&writer, &reader).await;
+    // Both ways.
+    reads_see_every_acknowledged_change(&reader, &writer).await;
 }
 
 /// A small creation-with-upload body (announced length) is read whole before the writer
