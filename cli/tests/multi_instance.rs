@@ -42,7 +42,9 @@ async fn racing_patches_split_across_instances() {
     race(&servers, 100, MIB / 2, 200, Some(Duration::from_millis(5))).await;
 }
 
-/// A client that sends each 1 MiB chunk of a 50 MiB upload to the other instance.
+/// A client that sends each 1 MiB chunk of a 50 MiB upload to the other instance. After
+/// every chunk, HEAD on both instances reports the new offset at once: each instance caches
+/// records for HEAD, and the commit stamp in uploads.lock must tell it of the other's commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_alternating_instances_completes_a_50_mib_upload() {
     let redis = RedisServer::start();
@@ -59,6 +61,12 @@ async fn a_client_alternating_instances_completes_a_50_mib_upload() {
         assert_eq!(response.status, 204, "chunk {n} on instance {}: {response:?}", n % 2);
         let expected = offset + chunk.len() as u64;
         assert_eq!(response.header("upload-offset"), Some(expected.to_string().as_str()), "chunk {n}");
+        for (i, server) in servers.iter().enumerate() {
+            // Twice: the first HEAD may fill the cache, the second answers from it.
+            for _ in 0..2 {
+                assert_eq!(server.offset(&path).await, expected, "HEAD on instance {i} after chunk {n}");
+            }
+        }
     }
     eprintln!("50 MiB in 50 alternating PATCHes: {:?}", started.elapsed());
     let want = sha256(&data);
