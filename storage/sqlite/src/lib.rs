@@ -59,7 +59,11 @@
 //!
 //! Many commits at once share one sync: the writer connection runs on a thread of its own
 //! that commits every change waiting for it in one transaction ("group commit"), and
-//! answers each caller only after that commit.
+//! answers each caller only after that commit. In buffered mode, a creation-with-upload
+//! whose whole body is small (64 KiB at most, read before anything is written) is done by
+//! that thread alone: it writes the new file, records it in the batch and answers the
+//! request directly, instead of handing the body to tokio's blocking pool, which then
+//! waits for the writer (fewer thread wake-ups per upload: see `small.rs`).
 //!
 //! # Concurrency
 //!
@@ -99,6 +103,7 @@ mod files;
 mod read;
 mod reader;
 mod recovery;
+mod small;
 mod write;
 mod writer;
 
@@ -157,7 +162,8 @@ struct Inner {
     durability: Durability,
     /// The one connection that writes, on a thread that group-commits (SQLite allows one
     /// writer at a time anyway; one connection avoids busy waits within this process).
-    /// Only [`Inner::change`] uses it, so that no change can skip the cache.
+    /// Only [`Inner::change`] and [`small::create`] (which drops the cached record itself)
+    /// use it, so that no change can skip the cache.
     writer: writer::GroupWriter,
     /// Committed records for `info`.
     cache: cache::RecordCache,
@@ -433,7 +439,19 @@ impl Storage for SqliteStorage {
         options: AppendOptions,
     ) -> Result<CreatedWithUpload, StorageError> {
         let small = data.content_length().is_some_and(|len| len <= PREFETCH_BYTES);
-        let (first, ended) = if small { prefetch(data).await } else { (Vec::new(), false) };
+        let (mut first, ended) = if small { prefetch(data).await } else { (Vec::new(), false) };
+        let mut upload = upload;
+        if ended && self.inner.durability == Durability::Buffered {
+            let id = upload.id.clone();
+            let path = self.inner.data_path(&id);
+            match small::create(&self.inner.writer, path, upload, first, options).await {
+                small::Created::Done(result) => {
+                    self.inner.cache.invalidate(&id);
+                    return result;
+                }
+                small::Created::FileExists(back, pieces) => (upload, first) = (back, pieces),
+            }
+        }
         let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS.max(first.len()));
         for piece in first {
             // Room for every prefetched piece was made above.

@@ -1,5 +1,6 @@
 //! Writing data files: appends and concatenation. Everything here blocks, so it runs
-//! on tokio's blocking pool.
+//! on tokio's blocking pool (small creations in buffered mode: on the writer thread, see
+//! [`crate::small`]).
 
 use crate::{Durability, Inner, db, files};
 use bytes::Bytes;
@@ -108,7 +109,7 @@ fn lock_for_writing(
 }
 
 /// Deletes the data file of an upload that is no longer live.
-fn discard(path: &std::path::Path, id: &UploadId) {
+pub(crate) fn discard(path: &std::path::Path, id: &UploadId) {
     if let Err(error) = files::remove(path) {
         tracing::warn!(%id, %error, "cannot delete the data file of a removed upload");
     }
@@ -447,26 +448,26 @@ fn receive(
 /// Body pieces waiting to be written at the file's position, written together by one
 /// `writev` once [`WRITE_BUFFER`] bytes or [`WRITE_PIECES`] pieces are waiting. The
 /// pieces are kept as they came (no copy into a buffer of our own).
-struct Gathered<'f> {
+pub(crate) struct Gathered<'f> {
     file: &'f File,
     pieces: Vec<Bytes>,
     bytes: usize,
 }
 
 impl<'f> Gathered<'f> {
-    fn new(file: &'f File) -> Self {
+    pub(crate) fn new(file: &'f File) -> Self {
         Self { file, pieces: Vec::with_capacity(WRITE_PIECES), bytes: 0 }
     }
 
     /// Adds `piece`, writing everything gathered when that is enough.
-    fn push(&mut self, piece: Bytes) -> io::Result<()> {
+    pub(crate) fn push(&mut self, piece: Bytes) -> io::Result<()> {
         self.bytes += piece.len();
         self.pieces.push(piece);
         if self.bytes >= WRITE_BUFFER || self.pieces.len() >= WRITE_PIECES { self.flush() } else { Ok(()) }
     }
 
     /// Writes everything gathered, in order.
-    fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         let mut slices = [IoSlice::new(&[]); WRITE_PIECES];
         let count = self.pieces.len();
         for (slice, piece) in slices.iter_mut().zip(&self.pieces) {

@@ -24,7 +24,7 @@ use tus_core::StorageError;
 const MAX_BATCH: usize = 256;
 
 /// A change waiting for the writer thread.
-trait Job: Send {
+pub(crate) trait Job: Send {
     /// Runs the change inside the open transaction; what it returns is answered after the commit.
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer>;
     /// Answers without running: the transaction could not even begin.
@@ -32,7 +32,8 @@ trait Job: Send {
 }
 
 /// A change's outcome, held back until its transaction is committed (or not).
-trait Answer: Send {
+pub(crate) trait Answer: Send {
+    /// Answers the change's caller, now that its transaction committed or failed.
     fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
 }
 
@@ -48,7 +49,7 @@ struct Outcome<T> {
 
 /// The error every change of a batch gets when the batch cannot commit. Each gets its own
 /// value (errors do not clone), keeping "busy" recognisable as temporary.
-fn batch_failed(why: &rusqlite::Error) -> StorageError {
+pub(crate) fn batch_failed(why: &rusqlite::Error) -> StorageError {
     match why.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             StorageError::Unavailable(format!("the upload database is busy: {why}").into())
@@ -64,29 +65,33 @@ where
 {
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
         let Change { work, reply } = *self;
-        let result = match control(conn, "SAVEPOINT change") {
-            Err(e) => Err(db_err(e)),
-            Ok(()) => {
-                let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
-                    .unwrap_or_else(|_| Err(StorageError::other("a database change panicked")));
-                let ended = if result.is_ok() {
-                    control(conn, "RELEASE change")
-                } else {
-                    control(conn, "ROLLBACK TO change").and_then(|()| control(conn, "RELEASE change"))
-                };
-                match ended {
-                    Ok(()) => result,
-                    // The savepoint cannot end: the transaction is unusable, and its commit fails too.
-                    Err(e) => Err(db_err(e)),
-                }
-            }
-        };
-        Box::new(Outcome { result, reply })
+        Box::new(Outcome { result: in_savepoint(conn, work), reply })
     }
 
     fn refuse(self: Box<Self>, why: &rusqlite::Error) {
         // A caller that went away does not need an answer.
         let _ = self.reply.send(Err(batch_failed(why)));
+    }
+}
+
+/// Runs `work` in a savepoint of the open transaction, so that a change that fails (or
+/// panics) rolls back alone while the others of its batch still commit.
+pub(crate) fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    control(conn, "SAVEPOINT change").map_err(db_err)?;
+    let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
+        .unwrap_or_else(|_| Err(StorageError::other("a database change panicked")));
+    let ended = if result.is_ok() {
+        control(conn, "RELEASE change")
+    } else {
+        control(conn, "ROLLBACK TO change").and_then(|()| control(conn, "RELEASE change"))
+    };
+    match ended {
+        Ok(()) => result,
+        // The savepoint cannot end: the transaction is unusable, and its commit fails too.
+        Err(e) => Err(db_err(e)),
     }
 }
 
@@ -132,15 +137,19 @@ impl GroupWriter {
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
         let (reply, answer) = sync_channel(1);
-        let job: Box<dyn Job> = Box::new(Change { work, reply });
-        let sent = match &*self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-            Some(jobs) => jobs.send(job).is_ok(),
-            None => false,
-        };
-        if !sent {
+        if !self.submit(Box::new(Change { work, reply })) {
             return Err(StorageError::other("the upload database writer has stopped"));
         }
         answer.recv().unwrap_or_else(|_| Err(StorageError::other("the upload database writer stopped mid-change")))
+    }
+
+    /// Queues `job` for the writer thread, which answers it after its commit; `false` (the
+    /// job dropped unanswered) when the thread has stopped.
+    pub(crate) fn submit(&self, job: Box<dyn Job>) -> bool {
+        match &*self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        }
     }
 }
 

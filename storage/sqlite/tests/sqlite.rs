@@ -768,17 +768,20 @@ async fn a_long_creation_with_upload_is_recorded_at_its_first_checkpoint() {
 /// not stop a creation-with-upload of the same ID, and none of its bytes remain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creation_with_upload_over_a_leftover_data_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::open(dir.path()).unwrap();
-    let id = RandomIds.generate();
-    std::fs::write(data_file(dir.path(), &id), b"leftover bytes that were never recorded").unwrap();
-    let new = NewUpload::new(id.clone()).with_length(Some(5));
-    let outcome = storage
-        .create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new())
-        .await
-        .unwrap();
-    assert!(outcome.stored.unwrap().is_complete());
-    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"fresh");
+    // Both modes: small bodies in buffered mode take the writer thread's path (small.rs).
+    for durability in [Durability::Sync, Durability::Buffered] {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::builder(dir.path()).durability(durability).open().unwrap();
+        let id = RandomIds.generate();
+        std::fs::write(data_file(dir.path(), &id), b"leftover bytes that were never recorded").unwrap();
+        let new = NewUpload::new(id.clone()).with_length(Some(5));
+        let outcome = storage
+            .create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new())
+            .await
+            .unwrap();
+        assert!(outcome.stored.unwrap().is_complete());
+        assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"fresh");
+    }
 }
 
 /// A creation-with-upload whose future is dropped mid-body leaves neither a record nor a file.
@@ -892,27 +895,31 @@ async fn a_shared_storage_reads_another_storages_changes_at_once() {
 /// starts: many tiny chunks, and a body that breaks, land as they would through the channel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_creation_with_upload_bodies_in_many_chunks_or_broken() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::open(dir.path()).unwrap();
-    let items: Vec<Result<Bytes, BodyError>> = (0..100u8).map(|i| Ok(Bytes::from(vec![i; 10]))).collect();
-    let id = RandomIds.generate();
-    let new = NewUpload::new(id.clone()).with_length(Some(1000));
-    let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(1000));
-    let outcome = storage.create_with_upload(new, &mut body, AppendOptions::new()).await.unwrap();
-    assert!(outcome.stored.unwrap().is_complete());
-    let expected: Vec<u8> = (0..100u8).flat_map(|i| vec![i; 10]).collect();
-    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), expected);
-
-    for atomic in [false, true] {
+    // Both modes: small bodies in buffered mode take the writer thread's path (small.rs).
+    for durability in [Durability::Sync, Durability::Buffered] {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::builder(dir.path()).durability(durability).open().unwrap();
+        let items: Vec<Result<Bytes, BodyError>> = (0..100u8).map(|i| Ok(Bytes::from(vec![i; 10]))).collect();
         let id = RandomIds.generate();
-        let new = NewUpload::new(id.clone()).with_length(Some(10));
-        let items = vec![Ok(Bytes::from_static(b"abc")), Err(BodyError::Broken("reset".into()))];
-        let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(10));
-        let outcome = storage.create_with_upload(new, &mut body, AppendOptions::new().atomic(atomic)).await.unwrap();
-        let kept = if atomic { 0 } else { 3 };
-        assert_eq!(outcome.stored.unwrap().offset, kept, "atomic: {atomic}");
-        assert_eq!(storage.info(&id).await.unwrap().offset, kept);
-        assert_eq!(std::fs::metadata(data_file(dir.path(), &id)).unwrap().len(), kept);
+        let new = NewUpload::new(id.clone()).with_length(Some(1000));
+        let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(1000));
+        let outcome = storage.create_with_upload(new, &mut body, AppendOptions::new()).await.unwrap();
+        assert!(outcome.stored.unwrap().is_complete());
+        let expected: Vec<u8> = (0..100u8).flat_map(|i| vec![i; 10]).collect();
+        assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), expected);
+
+        for atomic in [false, true] {
+            let id = RandomIds.generate();
+            let new = NewUpload::new(id.clone()).with_length(Some(10));
+            let items = vec![Ok(Bytes::from_static(b"abc")), Err(BodyError::Broken("reset".into()))];
+            let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(10));
+            let outcome =
+                storage.create_with_upload(new, &mut body, AppendOptions::new().atomic(atomic)).await.unwrap();
+            let kept = if atomic { 0 } else { 3 };
+            assert_eq!(outcome.stored.unwrap().offset, kept, "atomic: {atomic}");
+            assert_eq!(storage.info(&id).await.unwrap().offset, kept);
+            assert_eq!(std::fs::metadata(data_file(dir.path(), &id)).unwrap().len(), kept);
+        }
     }
 }
 
@@ -920,17 +927,20 @@ async fn small_creation_with_upload_bodies_in_many_chunks_or_broken() {
 /// behind (the tombstone owns none).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creation_with_upload_on_a_tombstoned_id_leaves_no_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::open(dir.path()).unwrap();
-    let id = new_upload(&storage, Some(3)).await;
-    append(&storage, &id, 0, b"abc").await;
-    storage.remove(&id, Removal::Terminated).await.unwrap();
-    let new = NewUpload::new(id.clone()).with_length(Some(5));
-    let refused =
-        storage.create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new()).await;
-    assert!(matches!(refused, Err(StorageError::AlreadyExists)));
-    assert!(!data_file(dir.path(), &id).exists(), "a refused creation-with-upload leaves no file");
-    assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
+    // Both modes: small bodies in buffered mode take the writer thread's path (small.rs).
+    for durability in [Durability::Sync, Durability::Buffered] {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::builder(dir.path()).durability(durability).open().unwrap();
+        let id = new_upload(&storage, Some(3)).await;
+        append(&storage, &id, 0, b"abc").await;
+        storage.remove(&id, Removal::Terminated).await.unwrap();
+        let new = NewUpload::new(id.clone()).with_length(Some(5));
+        let refused =
+            storage.create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new()).await;
+        assert!(matches!(refused, Err(StorageError::AlreadyExists)));
+        assert!(!data_file(dir.path(), &id).exists(), "a refused creation-with-upload leaves no file");
+        assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
+    }
 }
 
 /// A creation-with-upload that finds a live record at offset 0 without its file (another
@@ -938,18 +948,21 @@ async fn creation_with_upload_on_a_tombstoned_id_leaves_no_file() {
 /// left empty for that upload, whose appends then work as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creation_with_upload_on_a_live_id_leaves_the_file_empty_for_that_upload() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = SqliteStorage::open(dir.path()).unwrap();
-    let id = new_upload(&storage, Some(3)).await;
-    std::fs::remove_file(data_file(dir.path(), &id)).unwrap();
-    let new = NewUpload::new(id.clone()).with_length(Some(5));
-    let refused =
-        storage.create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new()).await;
-    assert!(matches!(refused, Err(StorageError::AlreadyExists)));
-    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"", "none of the refused bytes stay");
-    assert_eq!(storage.info(&id).await.unwrap().offset, 0);
-    assert_eq!(append(&storage, &id, 0, b"abc").await.offset, 3);
-    assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"abc");
+    // Both modes: small bodies in buffered mode take the writer thread's path (small.rs).
+    for durability in [Durability::Sync, Durability::Buffered] {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::builder(dir.path()).durability(durability).open().unwrap();
+        let id = new_upload(&storage, Some(3)).await;
+        std::fs::remove_file(data_file(dir.path(), &id)).unwrap();
+        let new = NewUpload::new(id.clone()).with_length(Some(5));
+        let refused =
+            storage.create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new()).await;
+        assert!(matches!(refused, Err(StorageError::AlreadyExists)));
+        assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"", "none of the refused bytes stay");
+        assert_eq!(storage.info(&id).await.unwrap().offset, 0);
+        assert_eq!(append(&storage, &id, 0, b"abc").await.offset, 3);
+        assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"abc");
+    }
 }
 
 /// Many small chunks of uneven sizes (more than one gathered write's worth of pieces)
