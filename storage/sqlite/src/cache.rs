@@ -129,20 +129,20 @@ impl RecordCache {
 
     /// The committed record of a live upload, if cached and still current.
     pub(crate) fn get(&self, id: &UploadId) -> Option<UploadInfo> {
-        // The stamp first: a commit announced after it is one a HEAD may not see yet
-        // (its caller has not heard back either).
-        let stamp = match &self.stamp {
-            Some(shared) => Some(shared.read()?),
-            None => None,
+        let (info, stamp, filled) = {
+            let state = self.state();
+            let entry = state.records.get(id)?;
+            (entry.info.clone(), entry.stamp, entry.filled)
         };
-        let state = self.state();
-        let entry = state.records.get(id)?;
-        if let Some(stamp) = stamp
-            && (entry.stamp != stamp || entry.filled.elapsed() >= SHARED_TRUST)
+        // The stamp after the entry (and outside the lock): equal to the one read before
+        // the record was, it means no commit was announced between that read and now. A
+        // miss costs no `pread`.
+        if let Some(shared) = &self.stamp
+            && (shared.read() != Some(stamp) || filled.elapsed() >= SHARED_TRUST)
         {
             return None;
         }
-        Some(entry.info.clone())
+        Some(info)
     }
 
     /// What to hand to [`fill`](Self::fill); take it before reading the record.

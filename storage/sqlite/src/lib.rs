@@ -162,8 +162,8 @@ struct Inner {
     durability: Durability,
     /// The one connection that writes, on a thread that group-commits (SQLite allows one
     /// writer at a time anyway; one connection avoids busy waits within this process).
-    /// Only [`Inner::change`] and [`small::create`] (which drops the cached record itself)
-    /// use it, so that no change can skip the cache.
+    /// Only [`Inner::change`] and [`small::create`] use it, and both drop the cached record
+    /// of what they changed, so that no change can skip the cache.
     writer: writer::GroupWriter,
     /// Committed records for `info`.
     cache: cache::RecordCache,
@@ -442,13 +442,8 @@ impl Storage for SqliteStorage {
         let (mut first, ended) = if small { prefetch(data).await } else { (Vec::new(), false) };
         let mut upload = upload;
         if ended && self.inner.durability == Durability::Buffered {
-            let id = upload.id.clone();
-            let path = self.inner.data_path(&id);
-            match small::create(&self.inner.writer, path, upload, first, options).await {
-                small::Created::Done(result) => {
-                    self.inner.cache.invalidate(&id);
-                    return result;
-                }
+            match small::create(&self.inner, upload, first, options).await {
+                small::Created::Done(result) => return result,
                 small::Created::FileExists(back, pieces) => (upload, first) = (back, pieces),
             }
         }

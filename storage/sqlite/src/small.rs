@@ -10,10 +10,9 @@
 //! there, one back. Sync durability keeps the general path, where the `fdatasync`s of
 //! concurrent uploads run in parallel instead of one after another on this thread.
 
-use crate::db;
-use crate::files;
-use crate::write::{Gathered, Piece, discard};
+use crate::write::{Gathered, Piece, discard, keep_if_recorded};
 use crate::writer::{Answer, Job, batch_failed, in_savepoint};
+use crate::{Inner, db, files};
 use rusqlite::Connection;
 use std::fs::File;
 use std::io;
@@ -31,21 +30,22 @@ pub(crate) enum Created {
 }
 
 /// Writes and records a new upload whose whole body is `pieces` (ending with
-/// [`Piece::End`]) on `writer`'s thread.
-pub(crate) async fn create(
-    writer: &crate::writer::GroupWriter,
-    path: PathBuf,
-    upload: NewUpload,
-    pieces: Vec<Piece>,
-    options: AppendOptions,
-) -> Created {
+/// [`Piece::End`]) on the writer thread of `inner`, and drops its cached record as
+/// [`Inner::change`] does.
+pub(crate) async fn create(inner: &Inner, upload: NewUpload, pieces: Vec<Piece>, options: AppendOptions) -> Created {
+    let id = upload.id.clone();
     let (reply, answer) = oneshot::channel();
-    if !writer.submit(Box::new(SmallCreation { path, upload, pieces, atomic: options.atomic, reply })) {
+    let job = SmallCreation { path: inner.data_path(&id), upload, pieces, atomic: options.atomic, reply };
+    if !inner.writer.submit(Box::new(job)) {
         return Created::Done(Err(StorageError::other("the upload database writer has stopped")));
     }
-    answer
+    let created = answer
         .await
-        .unwrap_or_else(|_| Created::Done(Err(StorageError::other("the upload database writer stopped mid-change"))))
+        .unwrap_or_else(|_| Created::Done(Err(StorageError::other("the upload database writer stopped mid-change"))));
+    // A caller dropped before this point leaves nothing stale: the insert of a new record
+    // changes no record that a HEAD could have cached (only live records are).
+    inner.cache.invalidate(&id);
+    created
 }
 
 struct SmallCreation {
@@ -86,6 +86,7 @@ impl SmallCreation {
         };
         match locked {
             Ok(true) => {}
+            // Not ours to delete any more: whatever is at the path now belongs to someone else.
             Ok(false) => {
                 return Err(StorageError::other(format!(
                     "the new data file of upload {} was removed while it was created",
@@ -97,26 +98,30 @@ impl SmallCreation {
                 return Err(e.into());
             }
         }
-        let failed = self.pieces.iter().any(|piece| matches!(piece, Piece::End { failed: true }));
-        if failed && self.atomic {
+        // The body is the file's from here on (only a file already there sends it back).
+        let pieces = std::mem::take(&mut self.pieces);
+        if self.atomic && pieces.iter().any(|piece| matches!(piece, Piece::End { failed: true })) {
             // All or nothing: nothing.
             return Ok(Some((file, 0)));
         }
-        let mut out = Gathered::new(&file);
         let mut end = 0u64;
-        let written = self.pieces.iter().try_for_each(|piece| match piece {
-            Piece::Chunk(chunk) => {
-                end += chunk.len() as u64;
-                out.push(chunk.clone())
-            }
-            Piece::End { .. } => Ok(()),
-        });
-        if let Err(e) = written.and_then(|()| out.flush()) {
-            drop(out);
+        let written = {
+            let mut out = Gathered::new(&file);
+            pieces
+                .into_iter()
+                .try_for_each(|piece| match piece {
+                    Piece::Chunk(chunk) => {
+                        end += chunk.len() as u64;
+                        out.push(chunk)
+                    }
+                    Piece::End { .. } => Ok(()),
+                })
+                .and_then(|()| out.flush())
+        };
+        if let Err(e) = written {
             discard(&self.path, &self.upload.id);
             return Err(e.into());
         }
-        drop(out);
         Ok(Some((file, end)))
     }
 }
@@ -132,19 +137,9 @@ impl Job for SmallCreation {
             Ok(Some((file, end))) => match in_savepoint(conn, |conn| db::insert(conn, &self.upload, end)) {
                 Ok(info) => Outcome::Recorded { file, path: self.path.clone(), info },
                 Err(StorageError::AlreadyExists) => {
-                    // The file is new (created here), the record is not: decided as
-                    // `write::keep_if_recorded` does, on this transaction's view.
+                    // Whose the new file is, read on this transaction's view.
                     let id = &self.upload.id;
-                    match db::load(conn, id) {
-                        Ok(Some(record)) if record.state == db::State::Active && record.info.offset == 0 => {
-                            files::truncate_back(&file, 0, id);
-                        }
-                        Ok(_) => discard(&self.path, id),
-                        Err(error) => {
-                            tracing::warn!(%id, %error, "cannot read the record that a new upload collided with");
-                            files::truncate_back(&file, 0, id);
-                        }
-                    }
+                    keep_if_recorded(db::load(conn, id), &file, &self.path, id);
                     Outcome::Final(Created::Done(Err(StorageError::AlreadyExists)))
                 }
                 Err(e) => {

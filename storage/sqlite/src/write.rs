@@ -222,7 +222,7 @@ pub(crate) fn create_with_upload(
             // Nothing was recorded: the upload does not exist, and neither may its file.
             let failed = stored.err().unwrap_or_else(|| StorageError::other("the upload was not recorded"));
             if matches!(failed, StorageError::AlreadyExists) {
-                keep_if_recorded(inner, &file, &path, &id);
+                keep_if_recorded(inner.readers.get().and_then(|conn| db::load(&conn, &id)), &file, &path, &id);
             } else {
                 discard(&path, &id);
             }
@@ -237,12 +237,15 @@ pub(crate) fn create_with_upload(
 /// records first, then makes the file; its first append waits for this lock): it gets the
 /// file back empty, as it was made. Any other record (a tombstone, a record gone since, an
 /// upload with bytes whose file is gone) had no file before: the file goes.
-fn keep_if_recorded(inner: &Inner, file: &File, path: &std::path::Path, id: &UploadId) {
-    let live = inner
-        .readers
-        .get()
-        .and_then(|conn| db::load(&conn, id))
-        .map(|record| record.is_some_and(|record| record.state == db::State::Active && record.info.offset == 0));
+/// `record` is what a read of the ID found.
+pub(crate) fn keep_if_recorded(
+    record: Result<Option<db::Record>, StorageError>,
+    file: &File,
+    path: &std::path::Path,
+    id: &UploadId,
+) {
+    let live =
+        record.map(|record| record.is_some_and(|record| record.state == db::State::Active && record.info.offset == 0));
     match live {
         Ok(true) => files::truncate_back(file, 0, id),
         Ok(false) => discard(path, id),
