@@ -2,8 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::path::Path;
 use tus_core::UploadId;
 
 /// Opens a data file for reading and writing, creating it (empty) only when `create`.
@@ -48,74 +47,6 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Makes new directory entries in one directory durable, sharing syncs between callers.
-///
-/// Every new upload's first bytes need their directory entry on disk, and an `fsync` of
-/// a directory is as slow as any other. A sync that starts after a caller asked covers
-/// that caller, so callers that arrive while one runs wait for the next one together: under
-/// load, one sync serves many new uploads.
-#[derive(Debug)]
-pub(crate) struct DirSync {
-    dir: PathBuf,
-    state: Mutex<DirSyncState>,
-    done: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct DirSyncState {
-    /// Syncs started so far; the number of the latest.
-    started: u64,
-    /// The number of the latest sync that has ended.
-    finished: u64,
-    /// Whether a sync is running now.
-    running: bool,
-    /// The number of the latest sync that failed (0: none).
-    failed: u64,
-}
-
-impl DirSync {
-    pub(crate) fn new(dir: PathBuf) -> Self {
-        Self { dir, state: Mutex::new(DirSyncState::default()), done: Condvar::new() }
-    }
-
-    /// Returns once a sync of the directory that started after this call has succeeded.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        let lock = || self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut state = lock();
-        // Sync number `needed` is the first to start after now: it covers this caller.
-        let needed = state.started + 1;
-        loop {
-            if state.finished >= needed {
-                // Conservative: a failure of any sync since `needed` fails this caller too.
-                return if state.failed >= needed {
-                    Err(io::Error::other(format!("cannot sync the directory {}", self.dir.display())))
-                } else {
-                    Ok(())
-                };
-            }
-            if state.running {
-                state = self.done.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
-                continue;
-            }
-            state.running = true;
-            state.started += 1;
-            let number = state.started;
-            drop(state);
-            let result = sync_dir(&self.dir);
-            state = lock();
-            state.running = false;
-            state.finished = number;
-            if result.is_err() {
-                state.failed = number;
-            }
-            self.done.notify_all();
-            if number >= needed {
-                return result;
-            }
-        }
-    }
-}
-
 /// Asks the kernel to start writing the `len` bytes of `file` from `offset` to the disk,
 /// without waiting for them, so that a later `fdatasync` finds them written or on their
 /// way. On Linux, `POSIX_FADV_DONTNEED` does that (it starts the write-back of the range's
@@ -150,40 +81,5 @@ pub(crate) fn remove(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::{Arc, Barrier};
-
-    #[test]
-    fn concurrent_dir_syncs_all_succeed() {
-        let dir = tempfile::tempdir().unwrap();
-        let sync = Arc::new(DirSync::new(dir.path().to_owned()));
-        let start = Arc::new(Barrier::new(16));
-        let threads: Vec<_> = (0..16)
-            .map(|_| {
-                let (sync, start) = (Arc::clone(&sync), Arc::clone(&start));
-                std::thread::spawn(move || {
-                    start.wait();
-                    sync.sync()
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().unwrap().unwrap();
-        }
-        let state = sync.state.lock().unwrap();
-        assert!(state.started >= 1 && state.started <= 16 && state.finished == state.started);
-    }
-
-    #[test]
-    fn a_missing_directory_fails_every_caller() {
-        let dir = tempfile::tempdir().unwrap();
-        let sync = DirSync::new(dir.path().join("gone"));
-        assert!(sync.sync().is_err());
-        assert!(sync.sync().is_err());
     }
 }

@@ -1,24 +1,29 @@
-//! Creation-with-upload of a small body in buffered durability, done whole by the writer
-//! thread.
+//! Creation-with-upload of a small body (read whole already), answered by the writer thread.
 //!
 //! The general path hands the body to tokio's blocking pool, whose thread writes the file,
 //! hands the record to the writer thread and sleeps until the commit: four threads woken
 //! per upload (a profile of many 16 KiB uploads put a sixth of the server's CPU in those
-//! hand-offs). A body that was read whole already and needs no `fdatasync` is written in
-//! microseconds, so the writer thread writes its file itself, records it in the same batch
-//! as the other changes waiting, and answers the request's task directly: one hand-off
-//! there, one back. Sync durability keeps the general path, where the `fdatasync`s of
-//! concurrent uploads run in parallel instead of one after another on this thread.
+//! hand-offs). Here the writer thread records the file in the same batch as the other
+//! changes waiting and answers the request's task directly, with the file's lock and
+//! clean-up moved along to it:
+//!
+//! - Buffered durability: a body that needs no `fdatasync` is written in microseconds, so
+//!   the writer thread writes the file itself: one hand-off there, one back.
+//! - Sync durability: a blocking-pool thread writes and `fdatasync`s the file (the syncs of
+//!   concurrent uploads run in parallel, not one after another on the writer), queues the
+//!   record for the writer and leaves without waiting for the commit; the writer syncs the
+//!   data directory once for every new file of its batch before it commits.
 
 use crate::write::{Gathered, Piece, discard, keep_if_recorded};
-use crate::writer::{Answer, Job, batch_failed, in_savepoint};
-use crate::{Inner, db, files};
+use crate::writer::{Answer, BatchError, Job, batch_failed, in_savepoint};
+use crate::{Durability, Inner, db, files};
 use rusqlite::Connection;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::sync::oneshot;
-use tus_core::{AppendOptions, CreatedWithUpload, NewUpload, StorageError, UploadInfo};
+use tus_core::{AppendOptions, CreatedWithUpload, NewUpload, StorageError, UploadId, UploadInfo};
 
 /// How a small creation ended.
 pub(crate) enum Created {
@@ -30,14 +35,29 @@ pub(crate) enum Created {
 }
 
 /// Writes and records a new upload whose whole body is `pieces` (ending with
-/// [`Piece::End`]) on the writer thread of `inner`, and drops its cached record as
-/// [`Inner::change`] does.
-pub(crate) async fn create(inner: &Inner, upload: NewUpload, pieces: Vec<Piece>, options: AppendOptions) -> Created {
+/// [`Piece::End`]), answered by the writer thread of `inner`, and drops its cached record
+/// as [`Inner::change`] does.
+pub(crate) async fn create(
+    inner: &Arc<Inner>,
+    upload: NewUpload,
+    pieces: Vec<Piece>,
+    options: AppendOptions,
+) -> Created {
     let id = upload.id.clone();
     let (reply, answer) = oneshot::channel();
-    let job = SmallCreation { path: inner.data_path(&id), upload, pieces, atomic: options.atomic, reply };
-    if !inner.writer.submit(Box::new(job)) {
-        return Created::Done(Err(StorageError::other("the upload database writer has stopped")));
+    let mut job =
+        SmallCreation { path: inner.data_path(&id), upload, pieces, atomic: options.atomic, reply, written: None };
+    match inner.durability {
+        Durability::Buffered => queue(inner, job),
+        Durability::Sync => {
+            let inner = Arc::clone(inner);
+            // Not awaited: the answer comes from the writer. A panic or a stopped runtime drops
+            // the job and its reply, which the answer below reports.
+            drop(tokio::task::spawn_blocking(move || {
+                job.written = Some(job.write().and_then(|written| sync(written, &job.path, &job.upload.id)));
+                queue(&inner, job);
+            }));
+        }
     }
     let created = answer
         .await
@@ -48,12 +68,37 @@ pub(crate) async fn create(inner: &Inner, upload: NewUpload, pieces: Vec<Piece>,
     created
 }
 
+/// Hands `job` to the writer thread, or refuses it at once when that thread has stopped.
+fn queue(inner: &Inner, job: SmallCreation) {
+    if let Err(job) = inner.writer.submit(Box::new(job)) {
+        job.refuse(&BatchError::Stopped);
+    }
+}
+
+/// Makes the bytes of a new file durable before its record is queued (sync durability).
+fn sync(written: Option<(File, u64)>, path: &std::path::Path, id: &UploadId) -> Written {
+    let Some((file, end)) = written else { return Ok(None) };
+    match file.sync_data() {
+        Ok(()) => Ok(Some((file, end))),
+        Err(e) => {
+            discard(path, id);
+            Err(e.into())
+        }
+    }
+}
+
+/// A new data file, locked, with the offset to record; `None` when a file already exists
+/// at the upload's path.
+type Written = Result<Option<(File, u64)>, StorageError>;
+
 struct SmallCreation {
     path: PathBuf,
     upload: NewUpload,
     pieces: Vec<Piece>,
     atomic: bool,
     reply: oneshot::Sender<Created>,
+    /// The file, when it was written (and synced) before the job was queued.
+    written: Option<Written>,
 }
 
 /// What [`SmallCreation::run`] leaves for after the commit.
@@ -71,7 +116,7 @@ enum Outcome {
 
 impl SmallCreation {
     /// Writes the file; returns it (locked) and the offset to record.
-    fn write(&mut self) -> Result<Option<(File, u64)>, StorageError> {
+    fn write(&mut self) -> Written {
         let file = match files::create_new(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
@@ -127,8 +172,16 @@ impl SmallCreation {
 }
 
 impl Job for SmallCreation {
+    fn records_new_file(&self) -> bool {
+        matches!(self.written, Some(Ok(Some(_))))
+    }
+
     fn run(mut self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
-        let outcome = match self.write() {
+        let written = match self.written.take() {
+            Some(written) => written,
+            None => self.write(),
+        };
+        let outcome = match written {
             Ok(None) => {
                 let SmallCreation { upload, pieces, reply, .. } = *self;
                 return Box::new(Pending { reply, outcome: Outcome::Final(Created::FileExists(upload, pieces)) });
@@ -151,14 +204,18 @@ impl Job for SmallCreation {
         Box::new(Pending { reply: self.reply, outcome })
     }
 
-    fn refuse(self: Box<Self>, why: &rusqlite::Error) {
-        // Nothing was written yet.
+    fn refuse(self: Box<Self>, why: &BatchError) {
+        // A file written before the job was queued is not recorded: it goes.
+        if let Some(Ok(Some((file, _)))) = self.written {
+            discard(&self.path, &self.upload.id);
+            drop(file);
+        }
         let _ = self.reply.send(Created::Done(Err(batch_failed(why))));
     }
 }
 
 impl Answer for Pending {
-    fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>) {
+    fn send(self: Box<Self>, commit: Result<(), &BatchError>) {
         let created = match (self.outcome, commit) {
             (Outcome::Final(created), _) => created,
             (Outcome::Recorded { file, path, info }, Err(why)) => {

@@ -353,25 +353,25 @@ fn commit(
     options: AppendOptions,
 ) -> Result<UploadInfo, StorageError> {
     let base = committed.offset();
-    if inner.durability == Durability::Sync && end > base {
+    if inner.durability == Durability::Sync
+        && end > base
+        && let Err(e) = file.sync_data()
+    {
         // The offset may only cover bytes that are on disk, so the data goes first.
-        let synced = file.sync_data().and_then(|()| {
-            // The first bytes also need the file's directory entry to be durable.
-            if base == 0 { inner.data_dir_sync.sync() } else { Ok(()) }
-        });
-        if let Err(e) = synced {
-            files::truncate_back(file, base, id);
-            return Err(StorageError::Io(e));
-        }
+        files::truncate_back(file, base, id);
+        return Err(StorageError::Io(e));
     }
+    // The first bytes also need the file's directory entry to be durable: the writer syncs
+    // the directory before the commit.
+    let new_file = base == 0;
     let result = match committed {
         Base::Recorded(_) => {
             let (upload, expires_at) = (id.clone(), options.expires_at);
-            inner.change(id, move |conn| db::advance(conn, &upload, base, end, expires_at))
+            inner.change_recording(id, move |conn| db::advance(conn, &upload, base, end, expires_at), new_file)
         }
         Base::Unrecorded(upload) => {
             let upload = upload.clone();
-            inner.change(id, move |conn| db::insert(conn, &upload, end))
+            inner.change_recording(id, move |conn| db::insert(conn, &upload, end), new_file)
         }
     };
     match &result {
@@ -544,7 +544,7 @@ pub(crate) fn concatenate(
     }
 
     let copied = copy_parts(&file, sources).and_then(|()| match inner.durability {
-        Durability::Sync => file.sync_data().and_then(|()| inner.data_dir_sync.sync()),
+        Durability::Sync => file.sync_data(),
         Durability::Buffered => Ok(()),
     });
     if let Err(e) = copied {
@@ -553,7 +553,7 @@ pub(crate) fn concatenate(
     }
 
     let upload = final_id.clone();
-    let committed = inner.change(final_id, move |conn| db::complete_final(conn, &upload, total));
+    let committed = inner.change_recording(final_id, move |conn| db::complete_final(conn, &upload, total), true);
     match &committed {
         Ok(_) | Err(StorageError::AlreadyExists) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(final_id), final_id),

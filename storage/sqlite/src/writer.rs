@@ -8,12 +8,18 @@
 //! others still commit. Nobody hears back before the commit that holds their change is
 //! done, so an answer still means "durable" exactly as before.
 //!
+//! With sync durability the thread also makes the directory entries of new data files
+//! durable: one `fsync` of the data directory before a commit that records new files,
+//! shared by all of them, instead of one per new upload.
+//!
 //! On a shared directory the thread also renews the [`CommitStamp`] after each commit and
 //! before anyone hears back, so that the other storages' caches drop what it changed.
 
 use crate::cache::CommitStamp;
 use crate::db::db_err;
 use rusqlite::Connection;
+use std::fs::File;
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -25,20 +31,48 @@ const MAX_BATCH: usize = 256;
 
 /// A change waiting for the writer thread.
 pub(crate) trait Job: Send {
+    /// Whether the change records a data file created before it was queued, whose
+    /// directory entry must be durable before the commit (with sync durability).
+    fn records_new_file(&self) -> bool {
+        false
+    }
     /// Runs the change inside the open transaction; what it returns is answered after the commit.
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer>;
-    /// Answers without running: the transaction could not even begin.
-    fn refuse(self: Box<Self>, why: &rusqlite::Error);
+    /// Answers without running: the batch failed before the change could run.
+    fn refuse(self: Box<Self>, why: &BatchError);
 }
 
 /// A change's outcome, held back until its transaction is committed (or not).
 pub(crate) trait Answer: Send {
     /// Answers the change's caller, now that its transaction committed or failed.
-    fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>);
+    fn send(self: Box<Self>, commit: Result<(), &BatchError>);
+}
+
+/// Why the changes of a batch were not committed.
+#[derive(Debug)]
+pub(crate) enum BatchError {
+    /// SQLite refused to begin or to commit the transaction.
+    Database(rusqlite::Error),
+    /// The data directory could not be synced: the new files of the batch might not survive
+    /// a power loss, so their records must not be committed.
+    DirSync(io::Error),
+    /// The writer thread has stopped (the change was never queued).
+    Stopped,
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Database(e) => write!(f, "cannot commit to the upload database: {e}"),
+            Self::DirSync(e) => write!(f, "cannot make the new data files durable (sync of their directory): {e}"),
+            Self::Stopped => f.write_str("the upload database writer has stopped"),
+        }
+    }
 }
 
 struct Change<T, F> {
     work: F,
+    new_file: bool,
     reply: SyncSender<Result<T, StorageError>>,
 }
 
@@ -49,12 +83,18 @@ struct Outcome<T> {
 
 /// The error every change of a batch gets when the batch cannot commit. Each gets its own
 /// value (errors do not clone), keeping "busy" recognisable as temporary.
-pub(crate) fn batch_failed(why: &rusqlite::Error) -> StorageError {
-    match why.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-            StorageError::Unavailable(format!("the upload database is busy: {why}").into())
+pub(crate) fn batch_failed(why: &BatchError) -> StorageError {
+    match why {
+        BatchError::Database(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) =>
+        {
+            StorageError::Unavailable(format!("the upload database is busy: {e}").into())
         }
-        _ => StorageError::other(format!("cannot commit to the upload database: {why}")),
+        BatchError::Database(_) | BatchError::Stopped => StorageError::other(why.to_string()),
+        BatchError::DirSync(e) => StorageError::Io(io::Error::new(e.kind(), why.to_string())),
     }
 }
 
@@ -63,12 +103,16 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
 {
+    fn records_new_file(&self) -> bool {
+        self.new_file
+    }
+
     fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
-        let Change { work, reply } = *self;
+        let Change { work, reply, .. } = *self;
         Box::new(Outcome { result: in_savepoint(conn, work), reply })
     }
 
-    fn refuse(self: Box<Self>, why: &rusqlite::Error) {
+    fn refuse(self: Box<Self>, why: &BatchError) {
         // A caller that went away does not need an answer.
         let _ = self.reply.send(Err(batch_failed(why)));
     }
@@ -96,7 +140,7 @@ pub(crate) fn in_savepoint<T>(
 }
 
 impl<T: Send + 'static> Answer for Outcome<T> {
-    fn send(self: Box<Self>, commit: Result<(), &rusqlite::Error>) {
+    fn send(self: Box<Self>, commit: Result<(), &BatchError>) {
         let result = match (self.result, commit) {
             (Ok(_), Err(why)) => Err(batch_failed(why)),
             // A change that failed was rolled back already; its own error says more.
@@ -119,36 +163,44 @@ impl std::fmt::Debug for GroupWriter {
 }
 
 impl GroupWriter {
-    /// Moves `conn` onto a new writer thread, which renews `stamp` (if any) after each commit.
-    pub(crate) fn spawn(conn: Connection, stamp: Option<CommitStamp>) -> Result<Self, StorageError> {
+    /// Moves `conn` onto a new writer thread, which renews `stamp` (if any) after each
+    /// commit, and syncs `data_dir` (if any: sync durability) before each commit that
+    /// records new data files.
+    pub(crate) fn spawn(
+        conn: Connection,
+        stamp: Option<CommitStamp>,
+        data_dir: Option<File>,
+    ) -> Result<Self, StorageError> {
         let (jobs, queue) = channel();
         let thread = std::thread::Builder::new()
             .name("tus-sqlite-writer".into())
-            .spawn(move || serve(&conn, &queue, stamp.as_ref()))
+            .spawn(move || serve(&conn, &queue, stamp.as_ref(), data_dir.as_ref()))
             .map_err(StorageError::Io)?;
         Ok(Self { jobs: Mutex::new(Some(jobs)), thread: Some(thread) })
     }
 
     /// Runs `work` on the writer connection inside a transaction and waits until it is
-    /// committed. Blocks: call it from a blocking context.
-    pub(crate) fn run<T, F>(&self, work: F) -> Result<T, StorageError>
+    /// committed. Blocks: call it from a blocking context. With `new_file`, the change
+    /// records a data file created before this call, and the commit waits until the file's
+    /// directory entry is durable too.
+    pub(crate) fn run<T, F>(&self, work: F, new_file: bool) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
         let (reply, answer) = sync_channel(1);
-        if !self.submit(Box::new(Change { work, reply })) {
-            return Err(StorageError::other("the upload database writer has stopped"));
+        if let Err(job) = self.submit(Box::new(Change { work, new_file, reply })) {
+            job.refuse(&BatchError::Stopped);
         }
         answer.recv().unwrap_or_else(|_| Err(StorageError::other("the upload database writer stopped mid-change")))
     }
 
-    /// Queues `job` for the writer thread, which answers it after its commit; `false` (the
-    /// job dropped unanswered) when the thread has stopped.
-    pub(crate) fn submit(&self, job: Box<dyn Job>) -> bool {
+    /// Queues `job` for the writer thread, which answers it after its commit; hands it back
+    /// when the thread has stopped.
+    pub(crate) fn submit(&self, job: Box<dyn Job>) -> Result<(), Box<dyn Job>> {
         match &*self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-            Some(jobs) => jobs.send(job).is_ok(),
-            None => false,
+            Some(jobs) => jobs.send(job).map_err(|refused| refused.0),
+            None => Err(job),
         }
     }
 }
@@ -174,7 +226,7 @@ fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 
 /// The writer thread: waits for a change, takes every other one that is waiting, and
 /// commits them together.
-fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>, stamp: Option<&CommitStamp>) {
+fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>, stamp: Option<&CommitStamp>, data_dir: Option<&File>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -183,16 +235,34 @@ fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>, stamp: Option<&Commi
                 Err(_) => break,
             }
         }
+        // Every new file of the batch was created before its job was queued, so one sync
+        // now covers them all. Before BEGIN: the database stays free for other processes
+        // meanwhile.
+        if let Some(dir) = data_dir
+            && batch.iter().any(|job| job.records_new_file())
+            && let Err(e) = dir.sync_all()
+        {
+            let why = BatchError::DirSync(e);
+            let (refused, rest): (Vec<_>, Vec<_>) = batch.into_iter().partition(|job| job.records_new_file());
+            for job in refused {
+                job.refuse(&why);
+            }
+            batch = rest;
+            if batch.is_empty() {
+                continue;
+            }
+        }
         // IMMEDIATE: take the write lock now (waiting out other processes up to the busy
         // timeout) rather than fail half-way through the batch.
-        if let Err(why) = control(conn, "BEGIN IMMEDIATE") {
+        if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
+            let why = BatchError::Database(e);
             for job in batch {
                 job.refuse(&why);
             }
             continue;
         }
         let answers: Vec<_> = batch.into_iter().map(|job| job.run(conn)).collect();
-        let committed = control(conn, "COMMIT");
+        let committed = control(conn, "COMMIT").map_err(BatchError::Database);
         if committed.is_err() {
             let _ = control(conn, "ROLLBACK");
         }
@@ -214,10 +284,15 @@ mod tests {
     use std::sync::{Arc, Barrier};
 
     fn writer(dir: &std::path::Path) -> GroupWriter {
+        syncing_writer(dir, None)
+    }
+
+    /// A writer that syncs `data_dir` before commits with new files.
+    fn syncing_writer(dir: &std::path::Path, data_dir: Option<File>) -> GroupWriter {
         let conn = Connection::open(dir.join("t.db")).unwrap();
         conn.pragma_update(None, "journal_mode", "WAL").unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)").unwrap();
-        GroupWriter::spawn(conn, None).unwrap()
+        GroupWriter::spawn(conn, None, data_dir).unwrap()
     }
 
     fn count(dir: &std::path::Path) -> i64 {
@@ -234,11 +309,12 @@ mod tests {
                 let (writer, start) = (Arc::clone(&writer), Arc::clone(&start));
                 std::thread::spawn(move || {
                     start.wait();
-                    writer.run(move |conn| {
+                    let change = move |conn: &Connection| {
                         conn.execute("INSERT INTO t (v) VALUES (?1)", [i]).map_err(db_err)?;
                         // Every fourth change inserts, then fails: its row must not stay.
                         if i % 4 == 0 { Err(StorageError::other("refused")) } else { Ok(i) }
-                    })
+                    };
+                    writer.run(change, false)
                 })
             })
             .collect();
@@ -254,9 +330,9 @@ mod tests {
     fn a_panicking_change_fails_alone_and_the_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer(dir.path());
-        let panicked = writer.run(|_| -> Result<(), StorageError> { panic!("boom") });
+        let panicked = writer.run(|_| -> Result<(), StorageError> { panic!("boom") }, false);
         assert!(panicked.is_err());
-        writer.run(|conn| conn.execute("INSERT INTO t (v) VALUES (1)", []).map_err(db_err)).unwrap();
+        writer.run(insert(1), false).unwrap();
         drop(writer);
         assert_eq!(count(dir.path()), 1);
     }
@@ -265,8 +341,51 @@ mod tests {
     fn an_answer_comes_only_after_the_commit() {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer(dir.path());
-        writer.run(|conn| conn.execute("INSERT INTO t (v) VALUES (7)", []).map_err(db_err)).unwrap();
+        writer.run(insert(7), false).unwrap();
         // Another connection sees the row as soon as `run` returned, without closing the writer.
         assert_eq!(count(dir.path()), 1);
+    }
+
+    fn insert(v: i64) -> impl FnOnce(&Connection) -> Result<usize, StorageError> + Send + 'static {
+        move |conn| conn.execute("INSERT INTO t (v) VALUES (?1)", [v]).map_err(db_err)
+    }
+
+    #[test]
+    fn a_change_with_a_new_file_commits_after_the_directory_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = syncing_writer(dir.path(), Some(File::open(dir.path()).unwrap()));
+        writer.run(insert(1), true).unwrap();
+        writer.run(insert(2), false).unwrap();
+        drop(writer);
+        assert_eq!(count(dir.path()), 2);
+    }
+
+    #[test]
+    fn a_failed_directory_sync_refuses_only_the_changes_with_new_files() {
+        let dir = tempfile::tempdir().unwrap();
+        // `fsync` of a character device fails (EINVAL), as a directory's sync might.
+        let writer = Arc::new(syncing_writer(dir.path(), Some(File::open("/dev/null").unwrap())));
+        let start = Arc::new(Barrier::new(16));
+        let threads: Vec<_> = (0..16)
+            .map(|i| {
+                let (writer, start) = (Arc::clone(&writer), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    writer.run(insert(i), i % 2 == 0)
+                })
+            })
+            .collect();
+        for (i, thread) in threads.into_iter().enumerate() {
+            let result = thread.join().unwrap();
+            match result {
+                Err(StorageError::Io(e)) if i % 2 == 0 => {
+                    assert!(e.to_string().contains("sync of their directory"), "{e}");
+                }
+                Ok(1) if i % 2 == 1 => {}
+                other => panic!("change {i}: {other:?}"),
+            }
+        }
+        drop(writer);
+        assert_eq!(count(dir.path()), 8);
     }
 }
