@@ -303,22 +303,14 @@ mod tests {
     fn concurrent_changes_all_commit_and_a_failing_one_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
         let writer = Arc::new(writer(dir.path()));
-        let start = Arc::new(Barrier::new(32));
-        let threads: Vec<_> = (0..32)
-            .map(|i| {
-                let (writer, start) = (Arc::clone(&writer), Arc::clone(&start));
-                std::thread::spawn(move || {
-                    start.wait();
-                    let change = move |conn: &Connection| {
-                        conn.execute("INSERT INTO t (v) VALUES (?1)", [i]).map_err(db_err)?;
-                        // Every fourth change inserts, then fails: its row must not stay.
-                        if i % 4 == 0 { Err(StorageError::other("refused")) } else { Ok(i) }
-                    };
-                    writer.run(change, false)
-                })
-            })
-            .collect();
-        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let results = all_at_once(&writer, 32, |writer, i| {
+            let change = move |conn: &Connection| {
+                conn.execute("INSERT INTO t (v) VALUES (?1)", [i]).map_err(db_err)?;
+                // Every fourth change inserts, then fails: its row must not stay.
+                if i % 4 == 0 { Err(StorageError::other("refused")) } else { Ok(i) }
+            };
+            writer.run(change, false)
+        });
         for (i, result) in results.iter().enumerate() {
             assert_eq!(result.is_ok(), i % 4 != 0, "change {i}: {result:?}");
         }
@@ -346,6 +338,26 @@ mod tests {
         assert_eq!(count(dir.path()), 1);
     }
 
+    /// Runs `change(writer, i)` for `i` in `0..n` on `n` threads released together, so that
+    /// the writer gets them in few batches; returns the results in order.
+    fn all_at_once<T: Send + 'static>(
+        writer: &Arc<GroupWriter>,
+        n: i64,
+        change: impl Fn(&GroupWriter, i64) -> T + Send + Sync + 'static,
+    ) -> Vec<T> {
+        let (start, change) = (Arc::new(Barrier::new(n as usize)), Arc::new(change));
+        let threads: Vec<_> = (0..n)
+            .map(|i| {
+                let (writer, start, change) = (Arc::clone(writer), Arc::clone(&start), Arc::clone(&change));
+                std::thread::spawn(move || {
+                    start.wait();
+                    change(&writer, i)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|thread| thread.join().unwrap()).collect()
+    }
+
     fn insert(v: i64) -> impl FnOnce(&Connection) -> Result<usize, StorageError> + Send + 'static {
         move |conn| conn.execute("INSERT INTO t (v) VALUES (?1)", [v]).map_err(db_err)
     }
@@ -365,18 +377,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // `fsync` of a character device fails (EINVAL), as a directory's sync might.
         let writer = Arc::new(syncing_writer(dir.path(), Some(File::open("/dev/null").unwrap())));
-        let start = Arc::new(Barrier::new(16));
-        let threads: Vec<_> = (0..16)
-            .map(|i| {
-                let (writer, start) = (Arc::clone(&writer), Arc::clone(&start));
-                std::thread::spawn(move || {
-                    start.wait();
-                    writer.run(insert(i), i % 2 == 0)
-                })
-            })
-            .collect();
-        for (i, thread) in threads.into_iter().enumerate() {
-            let result = thread.join().unwrap();
+        let results = all_at_once(&writer, 16, |writer, i| writer.run(insert(i), i % 2 == 0));
+        for (i, result) in results.into_iter().enumerate() {
             match result {
                 Err(StorageError::Io(e)) if i % 2 == 0 => {
                     assert!(e.to_string().contains("sync of their directory"), "{e}");
