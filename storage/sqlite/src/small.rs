@@ -54,8 +54,15 @@ pub(crate) async fn create(
             // Not awaited: the answer comes from the writer. A panic or a stopped runtime drops
             // the job and its reply, which the answer below reports.
             drop(tokio::task::spawn_blocking(move || {
-                job.written = Some(job.write().and_then(|written| sync(written, &job.path, &job.upload.id)));
-                queue(&inner, job);
+                // Only a file to record goes to the writer; the rest is answered here.
+                match job.write().and_then(|written| sync(written, &job.path, &job.upload.id)) {
+                    Ok(Some(written)) => {
+                        job.written = Some(written);
+                        queue(&inner, job);
+                    }
+                    Ok(None) => drop(job.reply.send(Created::FileExists(job.upload, job.pieces))),
+                    Err(e) => drop(job.reply.send(Created::Done(Err(e)))),
+                }
             }));
         }
     }
@@ -97,8 +104,9 @@ struct SmallCreation {
     pieces: Vec<Piece>,
     atomic: bool,
     reply: oneshot::Sender<Created>,
-    /// The file, when it was written (and synced) before the job was queued.
-    written: Option<Written>,
+    /// The file (locked) and the offset to record, when it was written and synced before
+    /// the job was queued.
+    written: Option<(File, u64)>,
 }
 
 /// What [`SmallCreation::run`] leaves for after the commit.
@@ -173,12 +181,12 @@ impl SmallCreation {
 
 impl Job for SmallCreation {
     fn records_new_file(&self) -> bool {
-        matches!(self.written, Some(Ok(Some(_))))
+        self.written.is_some()
     }
 
     fn run(mut self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
         let written = match self.written.take() {
-            Some(written) => written,
+            Some(written) => Ok(Some(written)),
             None => self.write(),
         };
         let outcome = match written {
@@ -206,7 +214,7 @@ impl Job for SmallCreation {
 
     fn refuse(self: Box<Self>, why: &BatchError) {
         // A file written before the job was queued is not recorded: it goes.
-        if let Some(Ok(Some((file, _)))) = self.written {
+        if let Some((file, _)) = self.written {
             discard(&self.path, &self.upload.id);
             drop(file);
         }

@@ -363,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn a_change_with_a_new_file_commits_after_the_directory_sync() {
+    fn changes_with_new_files_commit_when_a_real_directory_syncs() {
         let dir = tempfile::tempdir().unwrap();
         let writer = syncing_writer(dir.path(), Some(File::open(dir.path()).unwrap()));
         writer.run(insert(1), true).unwrap();
