@@ -13,20 +13,41 @@ use tus_core::{Concat, Metadata, NewUpload, Removal, StorageError, UploadId, Upl
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA_V1: &str = r#"
-CREATE TABLE uploads (
+/// The `CREATE TABLE` of upload records under the name `$table` (the upgrade from version
+/// 1 builds the new table beside the old one). Version 2 made it `WITHOUT ROWID` (a record
+/// lives in one b-tree keyed by its ID, not in a table plus a primary-key index) and spelled
+/// the `CHECK`s with `=`: SQLite evaluates an `IN` list of three by filling a temporary
+/// b-tree, on every insert.
+macro_rules! create_uploads {
+    ($table:literal) => {
+        concat!(
+            "CREATE TABLE ",
+            $table,
+            r#" (
     id         TEXT PRIMARY KEY NOT NULL,
     "offset"   INTEGER NOT NULL CHECK ("offset" >= 0),
     length     INTEGER CHECK (length >= 0),
     metadata   TEXT NOT NULL,
-    concat     TEXT CHECK (concat IN ('partial', 'final')),
+    concat     TEXT CHECK (concat = 'partial' OR concat = 'final'),
     created_at INTEGER NOT NULL,
     expires_at INTEGER,
-    state      TEXT NOT NULL CHECK (state IN ('active', 'terminated', 'expired'))
-) STRICT;
-CREATE INDEX uploads_expiry ON uploads (expires_at) WHERE state = 'active' AND expires_at IS NOT NULL;
+    state      TEXT NOT NULL CHECK (state = 'active' OR state = 'terminated' OR state = 'expired')
+) STRICT, WITHOUT ROWID;
+"#
+        )
+    };
+}
+
+/// The index the expiry janitor walks (made after the table in every version).
+const CREATE_EXPIRY_INDEX: &str =
+    "CREATE INDEX uploads_expiry ON uploads (expires_at) WHERE state = 'active' AND expires_at IS NOT NULL;";
+
+/// A new database.
+const SCHEMA: &str = concat!(
+    create_uploads!("uploads"),
+    r#"
 CREATE TABLE concat_parts (
     final_id   TEXT NOT NULL REFERENCES uploads (id),
     position   INTEGER NOT NULL,
@@ -34,7 +55,20 @@ CREATE TABLE concat_parts (
     PRIMARY KEY (final_id, position)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX concat_parts_partial ON concat_parts (partial_id);
-"#;
+"#
+);
+
+/// From version 1 (a rowid table with `IN` checks; `concat_parts` is unchanged): SQLite's
+/// way to change a table, a new one filled from the old, which is then dropped and
+/// replaced. `concat_parts` references `uploads` by name, so it follows the rename.
+const UPGRADE_FROM_V1: &str = concat!(
+    create_uploads!("uploads_v2"),
+    r#"
+INSERT INTO uploads_v2 SELECT id, "offset", length, metadata, concat, created_at, expires_at, state FROM uploads;
+DROP TABLE uploads;
+ALTER TABLE uploads_v2 RENAME TO uploads;
+"#
+);
 
 /// The columns of an upload record, in the order [`record`] reads them (a macro so that
 /// queries can be built with `concat!`, without a `format!` per query).
@@ -167,8 +201,12 @@ pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StorageError::other(format!("SQLite refused WAL mode (journal_mode is {mode})")));
     }
-    conn.pragma_update(None, "foreign_keys", true).map_err(db_err)?;
+    // Off for the migration (the bundled SQLite turns them on by default): replacing a
+    // table that others reference needs them off, and the migration checks the references
+    // itself. The pragma is a no-op inside a transaction, so it comes before.
+    conn.pragma_update(None, "foreign_keys", false).map_err(db_err)?;
     migrate(&mut conn)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(db_err)?;
     Ok(conn)
 }
 
@@ -178,17 +216,26 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(db_err)?;
     match version {
-        0 => {
-            tx.execute_batch(SCHEMA_V1).map_err(db_err)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db_err)?;
+        0 => tx.execute_batch(SCHEMA).map_err(db_err)?,
+        1 => {
+            tx.execute_batch(UPGRADE_FROM_V1).map_err(db_err)?;
+            let dangling: i64 =
+                tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| row.get(0)).map_err(db_err)?;
+            if dangling > 0 {
+                return Err(StorageError::other(format!(
+                    "upgrading the upload database: {dangling} concatenation parts name no upload"
+                )));
+            }
         }
-        SCHEMA_VERSION => {}
+        SCHEMA_VERSION => return Ok(()),
         newer => {
             return Err(StorageError::other(format!(
                 "the upload database has schema version {newer}; this tus-sqlite knows up to {SCHEMA_VERSION}"
             )));
         }
     }
+    tx.execute_batch(CREATE_EXPIRY_INDEX).map_err(db_err)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db_err)?;
     tx.commit().map_err(db_err)
 }
 

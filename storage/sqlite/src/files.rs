@@ -15,24 +15,22 @@ pub(crate) fn create_new(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).create_new(true).open(path)
 }
 
-/// Whether `file` is the file at `path` (same device and inode; elsewhere than Unix,
+/// Whether `file`, which this process created at `path` (exclusively, see [`create_new`]),
+/// is still there: recovery in another process may have deleted it before `file` was
+/// locked. Data files are only ever created and deleted, never renamed or linked, so a
+/// file with a link left is still the one at `path` (one `fstat`; elsewhere than Unix,
 /// whether `path` exists).
-pub(crate) fn same_file(file: &File, path: &Path) -> io::Result<bool> {
-    let named = match std::fs::metadata(path) {
-        Ok(named) => named,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
+pub(crate) fn still_created(file: &File, path: &Path) -> io::Result<bool> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
-        let open = file.metadata()?;
-        Ok(open.dev() == named.dev() && open.ino() == named.ino())
+        let _ = path;
+        Ok(file.metadata()?.nlink() > 0)
     }
     #[cfg(not(unix))]
     {
-        let _ = (file, named);
-        Ok(true)
+        let _ = file;
+        path.try_exists()
     }
 }
 
@@ -81,5 +79,25 @@ pub(crate) fn remove(path: &Path) -> io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_file_is_still_there_until_another_process_deletes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upload");
+        let file = create_new(&path).unwrap();
+        assert!(still_created(&file, &path).unwrap());
+        // What recovery elsewhere does to a file it finds without a record, and a new file
+        // at the same path afterwards: neither is the file this process holds.
+        remove(&path).unwrap();
+        assert!(!still_created(&file, &path).unwrap());
+        let other = create_new(&path).unwrap();
+        assert!(!still_created(&file, &path).unwrap());
+        assert!(still_created(&other, &path).unwrap());
     }
 }

@@ -133,7 +133,7 @@ impl SmallCreation {
         // Recovery in another process deletes unlocked files without a record; one that
         // holds this new file's lock is about to delete it.
         let locked = match file.try_lock() {
-            Ok(()) => files::same_file(&file, &self.path),
+            Ok(()) => files::still_created(&file, &self.path),
             Err(std::fs::TryLockError::WouldBlock) => Ok(false),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         };

@@ -209,7 +209,7 @@ pub(crate) fn create_with_upload(
     file.lock()?;
     // Recovery in another process deletes files without a record unless they are locked;
     // make sure the file that is locked is still the one at `path`.
-    if !files::same_file(&file, &path)? {
+    if !files::still_created(&file, &path)? {
         return Err(StorageError::other(format!("the new data file of upload {id} was removed while it was created")));
     }
     let (base, stored) = write_and_commit(inner, &file, &id, Base::Unrecorded(Box::new(upload)), rx, options);

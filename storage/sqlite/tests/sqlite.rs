@@ -629,14 +629,144 @@ fn the_database_is_in_wal_mode_with_a_schema_version() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     drop(storage);
 
     // A database from a newer version is refused rather than misread.
-    conn.pragma_update(None, "user_version", 2).unwrap();
+    conn.pragma_update(None, "user_version", 3).unwrap();
     drop(conn);
     let err = SqliteStorage::open(dir.path()).unwrap_err();
-    assert!(err.to_string().contains("schema version 2"), "{err}");
+    assert!(err.to_string().contains("schema version 3"), "{err}");
+}
+
+/// The schema of version 1, as tus-sqlite 0.1 wrote it (frozen here: the crate only keeps
+/// the way from it to the current one).
+const SCHEMA_V1: &str = r#"
+CREATE TABLE uploads (
+    id         TEXT PRIMARY KEY NOT NULL,
+    "offset"   INTEGER NOT NULL CHECK ("offset" >= 0),
+    length     INTEGER CHECK (length >= 0),
+    metadata   TEXT NOT NULL,
+    concat     TEXT CHECK (concat IN ('partial', 'final')),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    state      TEXT NOT NULL CHECK (state IN ('active', 'terminated', 'expired'))
+) STRICT;
+CREATE INDEX uploads_expiry ON uploads (expires_at) WHERE state = 'active' AND expires_at IS NOT NULL;
+CREATE TABLE concat_parts (
+    final_id   TEXT NOT NULL REFERENCES uploads (id),
+    position   INTEGER NOT NULL,
+    partial_id TEXT NOT NULL,
+    PRIMARY KEY (final_id, position)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX concat_parts_partial ON concat_parts (partial_id);
+PRAGMA user_version = 1;
+"#;
+
+/// A version 1 upload row: id, offset, length, metadata, concat, expires_at, state.
+type V1Row<'a> = (&'a str, i64, Option<i64>, &'a str, Option<&'a str>, Option<i64>, &'a str);
+
+/// A version 1 database in `dir` with `rows` and `parts` of (final, position, partial),
+/// and the data files of the active uploads, filled to their offsets.
+fn version_1_directory(dir: &Path, rows: &[V1Row<'_>], parts: &[(&str, i64, &str)]) {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let conn = rusqlite::Connection::open(dir.join("uploads.db")).unwrap();
+    conn.execute_batch(SCHEMA_V1).unwrap();
+    for &(id, offset, length, metadata, concat, expires_at, state) in rows {
+        conn.execute(
+            r#"INSERT INTO uploads (id, "offset", length, metadata, concat, created_at, expires_at, state)
+               VALUES (?1, ?2, ?3, ?4, ?5, 1700000000000, ?6, ?7)"#,
+            rusqlite::params![id, offset, length, metadata, concat, expires_at, state],
+        )
+        .unwrap();
+        if state == "active" {
+            std::fs::write(dir.join("data").join(id), vec![b'x'; offset as usize]).unwrap();
+        }
+    }
+    for &(final_id, position, partial) in parts {
+        conn.execute(
+            "INSERT INTO concat_parts (final_id, position, partial_id) VALUES (?1, ?2, ?3)",
+            rusqlite::params![final_id, position, partial],
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_database_is_upgraded_with_every_record_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let far = 4_000_000_000_000i64; // year 2096
+    version_1_directory(
+        dir.path(),
+        &[
+            ("plain", 3, Some(5), "name bmFtZQ==,empty", None, Some(far), "active"),
+            ("deferred", 0, None, "", None, None, "active"),
+            ("part-a", 2, Some(2), "", Some("partial"), None, "active"),
+            ("part-b", 1, Some(1), "", Some("partial"), None, "active"),
+            ("final", 0, Some(3), "", Some("final"), None, "active"),
+            ("gone", 4, Some(4), "", None, None, "terminated"),
+        ],
+        &[("final", 0, "part-a"), ("final", 1, "part-b")],
+    );
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+
+    let id = |text: &str| UploadId::new(text).unwrap();
+    let plain = storage.info(&id("plain")).await.unwrap();
+    assert_eq!((plain.offset, plain.length, plain.expires_at.is_some()), (3, Some(5), true));
+    assert_eq!(plain.metadata.get("name"), Some(&b"name"[..]));
+    assert_eq!(plain.metadata.get("empty"), Some(&b""[..]));
+    assert_eq!(storage.info(&id("deferred")).await.unwrap().length, None);
+    assert!(matches!(storage.info(&id("gone")).await, Err(StorageError::Gone)));
+    // The parts of a final upload survive the new table, in order, and still concatenate.
+    let final_info = storage.info(&id("final")).await.unwrap();
+    assert_eq!(final_info.concat, Some(Concat::Final(vec![id("part-a"), id("part-b")])));
+    let partials = [storage.info(&id("part-a")).await.unwrap(), storage.info(&id("part-b")).await.unwrap()];
+    assert_eq!(storage.concatenate(&id("final"), &partials).await.unwrap().offset, 3);
+    // New uploads go into the new table, and appends to old ones still apply once.
+    let fresh = new_upload(&storage, Some(1)).await;
+    assert_eq!(append(&storage, &fresh, 0, b"z").await.offset, 1);
+    assert_eq!(append(&storage, &id("plain"), 3, b"yz").await.offset, 5);
+    drop(storage);
+
+    let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+    assert_eq!(version, 2);
+    let table: String =
+        conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'uploads'", [], |row| row.get(0)).unwrap();
+    assert!(table.contains("WITHOUT ROWID") && !table.contains(" IN ("), "{table}");
+    let indexes: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'uploads_expiry'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(indexes, 1);
+    let problems: i64 = conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(problems, 0);
+    // Opening again finds the current version and changes nothing.
+    drop(conn);
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(storage.info(&id("plain")).await.unwrap().offset, 5);
+}
+
+#[test]
+fn a_version_1_database_whose_parts_name_no_upload_is_not_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only possible if foreign keys were off when it was written; the upgrade refuses to
+    // carry the dangling part over, and leaves the file as it was.
+    version_1_directory(
+        dir.path(),
+        &[("final", 0, Some(3), "", Some("final"), None, "active")],
+        &[("final", 0, "missing")],
+    );
+    let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
+    conn.pragma_update(None, "foreign_keys", false).unwrap();
+    conn.execute("DELETE FROM uploads", []).unwrap();
+    drop(conn);
+    let err = SqliteStorage::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("1 concatenation parts name no upload"), "{err}");
+    let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+    assert_eq!(version, 1);
 }
 
 #[test]
