@@ -158,7 +158,9 @@ pub fn run() -> ExitCode {
          come from /proc/<pid> of the server process alone. The ceiling stores each request body \
          in a file of its own: (a) one POST per chunk and one big POST, (b) one POST per upload; \
          (c) answers HEAD with a fixed 200. Before each (a) and (b) run: `sync`, then a page-cache \
-         warm-up (see `settle` in bench/src/lib.rs).",
+         warm-up (see `settle` in bench/src/lib.rs). Each run's line on stderr ends with the \
+         machine's steal time during it: CPU the hypervisor gave elsewhere, on a virtual machine \
+         often the host doing this machine's disk I/O; runs with different steal do not compare.",
         bench.config.runs
     );
     for note in &bench.notes {
@@ -297,13 +299,15 @@ impl Bench {
                 if let Some(bytes) = writes {
                     settle(server.dir(), bytes, &self.pattern);
                 }
+                let steal = procfs::StealMeter::start();
                 let result = scenario(self, role, server);
+                let steal = steal.finish().map_or_else(String::new, |s| format!(" (steal {:.0}%)", s * 100.0));
                 if writes.is_some() && role == Role::Ceiling {
                     truncate_files(server.dir());
                 }
                 match result {
                     Ok(result) => {
-                        eprintln!("   {label} {}: {}", role.as_str(), describe(&result));
+                        eprintln!("   {label} {}: {}{steal}", role.as_str(), describe(&result));
                         results[index].push(result);
                     }
                     Err(e) => {

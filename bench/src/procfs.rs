@@ -86,6 +86,39 @@ impl Sampler {
     }
 }
 
+/// The share of the machine's CPU time that the hypervisor gave to someone else (steal)
+/// over one span, from the `cpu` line of `/proc/stat`. On a virtual machine whose host also
+/// does its disk I/O, a run that syncs a lot can lose a third of its CPU this way, which
+/// is why a figure is only comparable with the steal of its run.
+#[derive(Debug)]
+pub struct StealMeter {
+    at_start: Option<(u64, u64)>,
+}
+
+/// Total and steal ticks of all CPUs so far (`None` where `/proc/stat` has no steal column).
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice, counted in user]
+    let ticks: Vec<u64> = line.split_whitespace().take(8).map(str::parse).collect::<Result<_, _>>().ok()?;
+    let steal = *ticks.get(7)?;
+    Some((ticks.iter().sum(), steal))
+}
+
+impl StealMeter {
+    /// Starts a span.
+    pub fn start() -> Self {
+        Self { at_start: cpu_ticks() }
+    }
+
+    /// The steal share of the span, 0 to 1 (`None` where it cannot be read or no tick passed).
+    pub fn finish(self) -> Option<f64> {
+        let ((total_0, steal_0), (total_1, steal_1)) = (self.at_start?, cpu_ticks()?);
+        let total = total_1.checked_sub(total_0).filter(|&t| t > 0)?;
+        Some(steal_1.saturating_sub(steal_0) as f64 / total as f64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +136,15 @@ mod tests {
         assert!(usage.cpu_seconds >= 0.0);
         assert!(usage.peak_rss > 0);
         assert!(ticks_per_second() > 0);
+    }
+
+    #[test]
+    fn steal_is_a_share_of_the_span() {
+        let meter = StealMeter::start();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(steal) = meter.finish() {
+            assert!((0.0..=1.0).contains(&steal), "{steal}");
+        }
+        assert!(cpu_ticks().is_some(), "Linux has a cpu line with a steal column");
     }
 }
