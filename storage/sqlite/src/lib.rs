@@ -104,6 +104,12 @@
 //! removed upload) is deleted, and a live upload without bytes gets its missing file back. A
 //! live upload whose file is missing or shorter than its offset has lost bytes outside this
 //! crate's control; that is logged as an error. Files a writer holds locked are left alone.
+//!
+//! It also brings the database's schema up to date: the version is kept in SQLite's
+//! `user_version`, an older database is upgraded in place, in one transaction (version 1,
+//! the first schema, before the `uploads` table became `WITHOUT ROWID`, has its records
+//! copied into the new table), and a database from a newer tus-sqlite is refused rather
+//! than misread.
 
 mod cache;
 mod db;

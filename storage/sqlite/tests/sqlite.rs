@@ -639,7 +639,7 @@ fn the_database_is_in_wal_mode_with_a_schema_version() {
     assert!(err.to_string().contains("schema version 3"), "{err}");
 }
 
-/// The schema of version 1, as tus-sqlite 0.1 wrote it (frozen here: the crate only keeps
+/// The schema of version 1, the first one (frozen here: the crate only keeps
 /// the way from it to the current one).
 const SCHEMA_V1: &str = r#"
 CREATE TABLE uploads (
