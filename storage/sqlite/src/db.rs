@@ -60,7 +60,8 @@ CREATE INDEX concat_parts_partial ON concat_parts (partial_id);
 
 /// From version 1 (a rowid table with `IN` checks; `concat_parts` is unchanged): SQLite's
 /// way to change a table, a new one filled from the old, which is then dropped and
-/// replaced. `concat_parts` references `uploads` by name, so it follows the rename.
+/// replaced. `concat_parts` names `uploads` in its reference, which after the rename is
+/// the new table.
 const UPGRADE_FROM_V1: &str = concat!(
     create_uploads!("uploads_v2"),
     r#"
