@@ -144,3 +144,64 @@ pub trait Hooks: Send + Sync + 'static {
 pub struct NoHooks;
 
 impl Hooks for NoHooks {}
+
+/// The hooks a service calls: `None` when none are configured, so that a request does not
+/// pay for the boxed futures of hooks that do nothing (five per creation-with-upload).
+#[derive(Clone)]
+pub(crate) struct ConfiguredHooks(Option<std::sync::Arc<dyn Hooks>>);
+
+impl ConfiguredHooks {
+    pub(crate) fn new(hooks: Option<std::sync::Arc<dyn Hooks>>) -> Self {
+        Self(hooks)
+    }
+
+    pub(crate) async fn authorize(
+        &self,
+        request: &Parts,
+        intent: Intent,
+        upload: Option<&UploadInfo>,
+    ) -> Result<(), HookRejection> {
+        match &self.0 {
+            Some(hooks) => hooks.authorize(request, intent, upload).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn pre_create(&self, request: &Parts, plan: &mut CreatePlan) -> Result<(), HookRejection> {
+        match &self.0 {
+            Some(hooks) => hooks.pre_create(request, plan).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn post_create(&self, upload: &UploadInfo) {
+        if let Some(hooks) = &self.0 {
+            hooks.post_create(upload).await;
+        }
+    }
+
+    pub(crate) async fn post_receive(&self, upload: &UploadInfo) {
+        if let Some(hooks) = &self.0 {
+            hooks.post_receive(upload).await;
+        }
+    }
+
+    pub(crate) async fn post_finish(&self, upload: &UploadInfo) {
+        if let Some(hooks) = &self.0 {
+            hooks.post_finish(upload).await;
+        }
+    }
+
+    pub(crate) async fn pre_terminate(&self, request: &Parts, upload: &UploadInfo) -> Result<(), HookRejection> {
+        match &self.0 {
+            Some(hooks) => hooks.pre_terminate(request, upload).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn post_terminate(&self, upload: &UploadInfo) {
+        if let Some(hooks) = &self.0 {
+            hooks.post_terminate(upload).await;
+        }
+    }
+}

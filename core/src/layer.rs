@@ -3,7 +3,7 @@
 use crate::checksum::ChecksumAlgorithm;
 use crate::config::{Config, Cors, Expiration, Extension, MethodOverride, normalize_base_path};
 use crate::health::Readiness;
-use crate::hooks::{Hooks, NoHooks};
+use crate::hooks::Hooks;
 use crate::id::IdGenerator;
 use crate::lock::{Locker, MemoryLocker};
 use crate::service::{NotFound, Runtime, Shared, TusService};
@@ -34,7 +34,8 @@ pub struct TusLayer {
     pub(crate) config: Config,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) locker: Arc<dyn Locker>,
-    pub(crate) hooks: Arc<dyn Hooks>,
+    /// `None`: no hooks (not even no-op ones are called).
+    pub(crate) hooks: Option<Arc<dyn Hooks>>,
     pub(crate) runtime: Arc<Runtime>,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<crate::metrics::TusMetrics>,
@@ -59,7 +60,7 @@ impl TusLayer {
             config: Config::default(),
             storage,
             locker: Arc::new(MemoryLocker::new()),
-            hooks: Arc::new(NoHooks),
+            hooks: None,
             runtime: Arc::new(Runtime::default()),
             #[cfg(feature = "metrics")]
             metrics: None,
@@ -173,7 +174,7 @@ impl TusLayer {
 
     /// The lifecycle hooks (default: none).
     pub fn hooks(mut self, hooks: impl Hooks) -> Self {
-        self.hooks = Arc::new(hooks);
+        self.hooks = Some(Arc::new(hooks));
         self
     }
 

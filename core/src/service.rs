@@ -4,7 +4,7 @@ use crate::body::ResponseBody;
 use crate::config::{Config, Extension, ExtensionSet};
 use crate::future::ResponseFuture;
 use crate::handlers;
-use crate::hooks::Hooks;
+use crate::hooks::ConfiguredHooks;
 use crate::layer::TusLayer;
 use crate::lock::Locker;
 use crate::recorder::Recorder;
@@ -48,7 +48,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) storage: Arc<dyn Storage>,
     pub(crate) locker: Arc<dyn Locker>,
-    pub(crate) hooks: Arc<dyn Hooks>,
+    pub(crate) hooks: ConfiguredHooks,
     pub(crate) runtime: Arc<Runtime>,
     /// The extensions both enabled and supported, i.e. the ones advertised.
     pub(crate) extensions: ExtensionSet,
@@ -89,9 +89,12 @@ impl Shared {
             let instruments = configured.instruments();
             storage = InstrumentedStorage::wrap(storage, instruments.clone());
             locker = InstrumentedLocker::wrap(locker, instruments.clone());
-            hooks = InstrumentedHooks::wrap(hooks, instruments);
+            // No hooks are counted as hooks that do nothing, so that every call shows.
+            let counted = hooks.unwrap_or_else(|| Arc::new(crate::hooks::NoHooks));
+            hooks = Some(InstrumentedHooks::wrap(counted, instruments));
             metrics = configured.recorder();
         }
+        let hooks = ConfiguredHooks::new(hooks);
         Self { config, storage, locker, hooks, runtime: layer.runtime.clone(), extensions, features, metrics }
     }
 

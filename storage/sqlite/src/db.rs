@@ -432,7 +432,8 @@ pub(crate) fn insert(conn: &Connection, upload: &NewUpload, offset: u64) -> Resu
         Some(Concat::Partial) => Some("partial"),
         Some(Concat::Final(_)) => Some("final"),
     };
-    // The writer runs this in a savepoint: the record and its parts go in together or not at all.
+    // With parts (a final upload) the writer runs this in a savepoint: the record and its
+    // parts go in together or not at all.
     let inserted = conn
         .prepare_cached(concat!(
             "INSERT INTO uploads (",

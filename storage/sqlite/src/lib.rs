@@ -201,19 +201,28 @@ impl Inner {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection) -> Result<T, StorageError> + Send + 'static,
     {
-        self.change_recording(id, work, false)
+        self.change_recording(id, work, false, None)
     }
 
     /// [`Inner::change`]; with `new_file`, a change that records bytes in a data file
     /// created before the call: in sync durability its commit also waits until the file's
     /// directory entry is durable (the writer syncs the data directory once for all such
-    /// changes of a commit).
-    fn change_recording<T, F>(&self, id: &UploadId, work: F, new_file: bool) -> Result<T, StorageError>
+    /// changes of a commit). With `coming`, the change was announced to the writer.
+    fn change_recording<T, F>(
+        &self,
+        id: &UploadId,
+        work: F,
+        new_file: bool,
+        coming: Option<writer::Coming<'_>>,
+    ) -> Result<T, StorageError>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection) -> Result<T, StorageError> + Send + 'static,
     {
-        let result = self.writer.run(work, new_file);
+        let result = match coming {
+            Some(coming) => coming.run(work, new_file),
+            None => self.writer.run(work, new_file),
+        };
         self.cache.invalidate(id);
         result
     }

@@ -15,7 +15,7 @@
 //!   data directory once for every new file of its batch before it commits.
 
 use crate::write::{Gathered, Piece, discard, keep_if_recorded};
-use crate::writer::{Answer, BatchError, Job, batch_failed, in_savepoint};
+use crate::writer::{Answer, BatchError, Job, batch_failed, in_one_statement, in_savepoint};
 use crate::{Durability, Inner, db, files};
 use rusqlite::Connection;
 use std::fs::File;
@@ -23,7 +23,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::oneshot;
-use tus_core::{AppendOptions, CreatedWithUpload, NewUpload, StorageError, UploadId, UploadInfo};
+use tus_core::{AppendOptions, Concat, CreatedWithUpload, NewUpload, StorageError, UploadId, UploadInfo};
 
 /// How a small creation ended.
 pub(crate) enum Created {
@@ -54,11 +54,15 @@ pub(crate) async fn create(
             // Not awaited: the answer comes from the writer. A panic or a stopped runtime drops
             // the job and its reply, which the answer below reports.
             drop(tokio::task::spawn_blocking(move || {
+                // The writer holds its next commit back for this record while the file syncs.
+                let coming = inner.writer.announce();
                 // Only a file to record goes to the writer; the rest is answered here.
                 match job.write().and_then(|written| sync(written, &job.path, &job.upload.id)) {
                     Ok(Some(written)) => {
                         job.written = Some(written);
-                        queue(&inner, job);
+                        if let Err(job) = coming.submit(Box::new(job)) {
+                            job.refuse(&BatchError::Stopped);
+                        }
                     }
                     Ok(None) => drop(job.reply.send(Created::FileExists(job.upload, job.pieces))),
                     Err(e) => drop(job.reply.send(Created::Done(Err(e)))),
@@ -179,6 +183,16 @@ impl SmallCreation {
     }
 }
 
+/// Inserts the record of `upload` with `offset` bytes: one statement, unless the upload is
+/// a final one that names its parts too.
+fn record(conn: &Connection, upload: &NewUpload, offset: u64) -> Result<UploadInfo, StorageError> {
+    let insert = |conn: &Connection| db::insert(conn, upload, offset);
+    match upload.concat {
+        Some(Concat::Final(_)) => in_savepoint(conn, insert),
+        None | Some(Concat::Partial) => in_one_statement(conn, insert),
+    }
+}
+
 impl Job for SmallCreation {
     fn records_new_file(&self) -> bool {
         self.written.is_some()
@@ -195,7 +209,7 @@ impl Job for SmallCreation {
                 return Box::new(Pending { reply, outcome: Outcome::Final(Created::FileExists(upload, pieces)) });
             }
             Err(e) => Outcome::Final(Created::Done(Err(e))),
-            Ok(Some((file, end))) => match in_savepoint(conn, |conn| db::insert(conn, &self.upload, end)) {
+            Ok(Some((file, end))) => match record(conn, &self.upload, end) {
                 Ok(info) => Outcome::Recorded { file, path: self.path.clone(), info },
                 Err(StorageError::AlreadyExists) => {
                     // Whose the new file is, read on this transaction's view.

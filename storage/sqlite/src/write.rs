@@ -353,13 +353,15 @@ fn commit(
     options: AppendOptions,
 ) -> Result<UploadInfo, StorageError> {
     let base = committed.offset();
-    if inner.durability == Durability::Sync
-        && end > base
-        && let Err(e) = file.sync_data()
-    {
-        // The offset may only cover bytes that are on disk, so the data goes first.
-        files::truncate_back(file, base, id);
-        return Err(StorageError::Io(e));
+    let mut coming = None;
+    if inner.durability == Durability::Sync && end > base {
+        // The writer holds its next commit back for this change while the data syncs.
+        coming = Some(inner.writer.announce());
+        if let Err(e) = file.sync_data() {
+            // The offset may only cover bytes that are on disk, so the data goes first.
+            files::truncate_back(file, base, id);
+            return Err(StorageError::Io(e));
+        }
     }
     // The first bytes also need the file's directory entry to be durable: the writer syncs
     // the directory before the commit.
@@ -367,11 +369,11 @@ fn commit(
     let result = match committed {
         Base::Recorded(_) => {
             let (upload, expires_at) = (id.clone(), options.expires_at);
-            inner.change_recording(id, move |conn| db::advance(conn, &upload, base, end, expires_at), new_file)
+            inner.change_recording(id, move |conn| db::advance(conn, &upload, base, end, expires_at), new_file, coming)
         }
         Base::Unrecorded(upload) => {
             let upload = upload.clone();
-            inner.change_recording(id, move |conn| db::insert(conn, &upload, end), new_file)
+            inner.change_recording(id, move |conn| db::insert(conn, &upload, end), new_file, coming)
         }
     };
     match &result {
@@ -553,7 +555,7 @@ pub(crate) fn concatenate(
     }
 
     let upload = final_id.clone();
-    let committed = inner.change_recording(final_id, move |conn| db::complete_final(conn, &upload, total), true);
+    let committed = inner.change_recording(final_id, move |conn| db::complete_final(conn, &upload, total), true, None);
     match &committed {
         Ok(_) | Err(StorageError::AlreadyExists) => {}
         Err(StorageError::Gone | StorageError::NotFound) => discard(&inner.data_path(final_id), final_id),

@@ -12,6 +12,13 @@
 //! durable: one `fsync` of the data directory before a commit that records new files,
 //! shared by all of them, instead of one per new upload.
 //!
+//! Callers that are syncing a data file announce the change they will queue right after
+//! ([`GroupWriter::announce`]). While changes are announced, the thread holds its commit
+//! back for them, up to [`MAX_LINGER`]: under concurrent uploads a commit and a directory
+//! sync then serve many changes instead of a handful (the bench's 16 KiB uploads at
+//! concurrency 64: 16–20 per commit instead of 5–7, and a quarter less CPU on this
+//! thread), while a lone caller, whom nobody follows, is committed at once.
+//!
 //! On a shared directory the thread also renews the [`CommitStamp`] after each commit and
 //! before anyone hears back, so that the other storages' caches drop what it changed.
 
@@ -21,13 +28,20 @@ use rusqlite::Connection;
 use std::fs::File;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tus_core::StorageError;
 
 /// At most this many changes share one commit, so that one commit never grows without bound.
 const MAX_BATCH: usize = 256;
+
+/// The longest the thread holds a commit back for announced changes, counted from the
+/// first change of the batch: what a commit may add to a caller's wait for the others'
+/// sake, about one `fdatasync` on an SSD.
+pub(crate) const MAX_LINGER: Duration = Duration::from_millis(2);
 
 /// A change waiting for the writer thread.
 pub(crate) trait Job: Send {
@@ -139,6 +153,18 @@ pub(crate) fn in_savepoint<T>(
     }
 }
 
+/// Runs `work`, a change of a single SQL statement, in the open transaction without a
+/// savepoint: SQLite undoes a failing statement by itself, so a savepoint would only add
+/// two statements and a copy of each page the change touches. A panic fails the change
+/// alone, as in [`in_savepoint`]; `work` must not panic after its statement ran.
+pub(crate) fn in_one_statement<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    catch_unwind(AssertUnwindSafe(|| work(conn)))
+        .unwrap_or_else(|_| Err(StorageError::other("a database change panicked")))
+}
+
 impl<T: Send + 'static> Answer for Outcome<T> {
     fn send(self: Box<Self>, commit: Result<(), &BatchError>) {
         let result = match (self.result, commit) {
@@ -152,8 +178,60 @@ impl<T: Send + 'static> Answer for Outcome<T> {
 
 /// The one writer connection of a storage, behind a thread that group-commits.
 pub(crate) struct GroupWriter {
-    jobs: Mutex<Option<Sender<Box<dyn Job>>>>,
+    jobs: Mutex<Option<Sender<Queued>>>,
+    /// Changes announced and not yet queued (or given up).
+    coming: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the writer thread's queue carries.
+enum Queued {
+    Job(Box<dyn Job>),
+    /// An announcement was given up: time to look whether any is left.
+    Wake,
+}
+
+/// A change on its way to the writer thread ([`GroupWriter::announce`]). Queueing the
+/// change through it ends the announcement; dropping it gives the change up.
+#[must_use = "dropping it gives the announced change up"]
+pub(crate) struct Coming<'w> {
+    writer: &'w GroupWriter,
+}
+
+impl<'w> Coming<'w> {
+    /// Queues the announced change ([`GroupWriter::submit`]).
+    pub(crate) fn submit(self, job: Box<dyn Job>) -> Result<(), Box<dyn Job>> {
+        self.end().submit(job)
+    }
+
+    /// Runs the announced change and waits for its commit ([`GroupWriter::run`]).
+    pub(crate) fn run<T, F>(self, work: F, new_file: bool) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        self.end().run(work, new_file)
+    }
+
+    /// Ends the announcement just before its change is queued: the thread may then see
+    /// neither for an instant and commit without the change, which only goes to the
+    /// next commit; the other way round it would wait for a change already queued.
+    fn end(self) -> &'w GroupWriter {
+        let writer = self.writer;
+        std::mem::forget(self);
+        writer.coming.fetch_sub(1, Ordering::AcqRel);
+        writer
+    }
+}
+
+impl Drop for Coming<'_> {
+    fn drop(&mut self) {
+        // Given up: the thread may be holding a commit back for this very change.
+        if self.writer.coming.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // A stopped thread needs no waking.
+            let _ = self.writer.send(Queued::Wake);
+        }
+    }
 }
 
 impl std::fmt::Debug for GroupWriter {
@@ -171,12 +249,34 @@ impl GroupWriter {
         stamp: Option<CommitStamp>,
         data_dir: Option<File>,
     ) -> Result<Self, StorageError> {
+        Self::spawn_lingering(conn, stamp, data_dir, MAX_LINGER)
+    }
+
+    /// [`GroupWriter::spawn`], holding commits back for announced changes up to `linger`.
+    fn spawn_lingering(
+        conn: Connection,
+        stamp: Option<CommitStamp>,
+        data_dir: Option<File>,
+        linger: Duration,
+    ) -> Result<Self, StorageError> {
         let (jobs, queue) = channel();
+        let coming = Arc::new(AtomicUsize::new(0));
+        let gathering = Gathering { queue, coming: Arc::clone(&coming), linger };
         let thread = std::thread::Builder::new()
             .name("tus-sqlite-writer".into())
-            .spawn(move || serve(&conn, &queue, stamp.as_ref(), data_dir.as_ref()))
+            .spawn(move || serve(&conn, &gathering, stamp.as_ref(), data_dir.as_ref()))
             .map_err(StorageError::Io)?;
-        Ok(Self { jobs: Mutex::new(Some(jobs)), thread: Some(thread) })
+        Ok(Self { jobs: Mutex::new(Some(jobs)), coming, thread: Some(thread) })
+    }
+
+    /// Announces a change that the caller will queue, through the returned value, as soon
+    /// as the bytes it is syncing are durable. Meanwhile the thread holds the commit of the
+    /// changes it has back for this one (up to [`MAX_LINGER`]), so that they share it.
+    /// Only for a wait of about one `fdatasync`: a change that may take longer to come
+    /// holds every other caller back with it.
+    pub(crate) fn announce(&self) -> Coming<'_> {
+        self.coming.fetch_add(1, Ordering::AcqRel);
+        Coming { writer: self }
     }
 
     /// Runs `work` on the writer connection inside a transaction and waits until it is
@@ -198,9 +298,18 @@ impl GroupWriter {
     /// Queues `job` for the writer thread, which answers it after its commit; hands it back
     /// when the thread has stopped.
     pub(crate) fn submit(&self, job: Box<dyn Job>) -> Result<(), Box<dyn Job>> {
+        match self.send(Queued::Job(job)) {
+            Ok(()) => Ok(()),
+            Err(Queued::Job(job)) => Err(job),
+            Err(Queued::Wake) => unreachable!("a job sent comes back as itself"),
+        }
+    }
+
+    /// Puts `item` on the thread's queue; hands it back when the thread has stopped.
+    fn send(&self, item: Queued) -> Result<(), Queued> {
         match &*self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-            Some(jobs) => jobs.send(job).map_err(|refused| refused.0),
-            None => Err(job),
+            Some(jobs) => jobs.send(item).map_err(|refused| refused.0),
+            None => Err(item),
         }
     }
 }
@@ -224,17 +333,57 @@ fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-/// The writer thread: waits for a change, takes every other one that is waiting, and
-/// commits them together.
-fn serve(conn: &Connection, queue: &Receiver<Box<dyn Job>>, stamp: Option<&CommitStamp>, data_dir: Option<&File>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// The writer thread's side of the queue.
+struct Gathering {
+    queue: Receiver<Queued>,
+    /// Changes announced and not yet queued.
+    coming: Arc<AtomicUsize>,
+    /// How long a commit may be held back for them.
+    linger: Duration,
+}
+
+impl Gathering {
+    /// Waits for the first change of a batch; `None` once the storage is gone.
+    fn first(&self) -> Option<Box<dyn Job>> {
+        loop {
+            match self.queue.recv().ok()? {
+                Queued::Job(job) => return Some(job),
+                Queued::Wake => {}
             }
         }
+    }
+
+    /// Adds the changes already queued to `batch`, then waits for announced ones until
+    /// none is announced any more, the batch is full, or the linger since `first_at` is
+    /// over.
+    fn rest(&self, batch: &mut Vec<Box<dyn Job>>, first_at: Instant) {
+        while batch.len() < MAX_BATCH {
+            let next = match self.queue.try_recv() {
+                Ok(next) => next,
+                Err(_) => {
+                    if self.coming.load(Ordering::Acquire) == 0 {
+                        return;
+                    }
+                    let Some(left) = self.linger.checked_sub(first_at.elapsed()) else { return };
+                    match self.queue.recv_timeout(left) {
+                        Ok(next) => next,
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            };
+            if let Queued::Job(job) = next {
+                batch.push(job);
+            }
+        }
+    }
+}
+
+/// The writer thread: waits for a change, takes every other one that is waiting or
+/// announced, and commits them together.
+fn serve(conn: &Connection, gathering: &Gathering, stamp: Option<&CommitStamp>, data_dir: Option<&File>) {
+    while let Some(first) = gathering.first() {
+        let mut batch = vec![first];
+        gathering.rest(&mut batch, Instant::now());
         // Every new file of the batch was created before its job was queued, so one sync
         // now covers them all. Before BEGIN: the database stays free for other processes
         // meanwhile.
@@ -319,6 +468,33 @@ mod tests {
     }
 
     #[test]
+    fn a_failing_single_statement_change_undoes_itself_and_the_transaction_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("t.db")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY CHECK (v < 100))").unwrap();
+        control(&conn, "BEGIN IMMEDIATE").unwrap();
+        assert_eq!(in_one_statement(&conn, insert(1)).unwrap(), 1);
+        // A statement that fails half-way: the first row of its two would go in, the second breaks the check.
+        let failed = in_one_statement(&conn, |conn: &Connection| {
+            conn.execute("INSERT INTO t (v) VALUES (2), (100)", []).map_err(db_err)
+        });
+        assert!(failed.is_err());
+        let panicked = in_one_statement(&conn, |_: &Connection| -> Result<(), StorageError> { panic!("boom") });
+        assert!(panicked.is_err());
+        assert_eq!(in_one_statement(&conn, insert(3)).unwrap(), 1);
+        control(&conn, "COMMIT").unwrap();
+        let rows: Vec<i64> = conn
+            .prepare("SELECT v FROM t ORDER BY v")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, [1, 3]);
+    }
+
+    #[test]
     fn a_panicking_change_fails_alone_and_the_writer_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer(dir.path());
@@ -360,6 +536,87 @@ mod tests {
 
     fn insert(v: i64) -> impl FnOnce(&Connection) -> Result<usize, StorageError> + Send + 'static {
         move |conn| conn.execute("INSERT INTO t (v) VALUES (?1)", [v]).map_err(db_err)
+    }
+
+    /// A writer that holds commits back for announced changes up to `linger`.
+    fn lingering_writer(dir: &std::path::Path, linger: Duration) -> GroupWriter {
+        let conn = Connection::open(dir.join("t.db")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)").unwrap();
+        GroupWriter::spawn_lingering(conn, None, None, linger).unwrap()
+    }
+
+    /// Queues `change` without waiting; its result arrives on the returned receiver.
+    fn queue<T: Send + 'static>(
+        writer: &GroupWriter,
+        work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Receiver<Result<T, StorageError>> {
+        let (reply, answer) = sync_channel(1);
+        assert!(writer.submit(Box::new(Change { work, new_file: false, reply })).is_ok());
+        answer
+    }
+
+    /// Longer than any test runs.
+    const FOREVER: Duration = Duration::from_secs(3600);
+    /// How long a test waits for an answer that must come.
+    const ANSWERED: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_commit_waits_for_an_announced_change_and_shares_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = lingering_writer(dir.path(), FOREVER);
+        let coming = writer.announce();
+        let first = queue(&writer, insert(1));
+        // Held back: the announced change has not come yet.
+        assert!(matches!(first.recv_timeout(Duration::from_millis(300)), Err(RecvTimeoutError::Timeout)));
+        assert_eq!(count(dir.path()), 0);
+        let path = dir.path().to_owned();
+        let second = coming.run(
+            move |conn: &Connection| {
+                conn.execute("INSERT INTO t (v) VALUES (2)", []).map_err(db_err)?;
+                // In the first change's transaction: this connection sees its row, another does not.
+                let mine: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).map_err(db_err)?;
+                Ok((mine, count(&path)))
+            },
+            false,
+        );
+        assert_eq!(second.unwrap(), (2, 0));
+        assert_eq!(first.recv().unwrap().unwrap(), 1);
+        assert_eq!(count(dir.path()), 2);
+    }
+
+    #[test]
+    fn a_change_nobody_announced_more_of_commits_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = lingering_writer(dir.path(), FOREVER);
+        assert_eq!(queue(&writer, insert(1)).recv_timeout(ANSWERED).unwrap().unwrap(), 1);
+        // Announced, then queued through the announcement: nothing else is coming.
+        let coming = writer.announce();
+        assert_eq!(coming.run(insert(2), false).unwrap(), 1);
+        assert_eq!(count(dir.path()), 2);
+    }
+
+    #[test]
+    fn a_given_up_announcement_releases_the_commit_it_held_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = lingering_writer(dir.path(), FOREVER);
+        let coming = writer.announce();
+        let first = queue(&writer, insert(1));
+        assert!(matches!(first.recv_timeout(Duration::from_millis(300)), Err(RecvTimeoutError::Timeout)));
+        drop(coming);
+        assert_eq!(first.recv_timeout(ANSWERED).unwrap().unwrap(), 1);
+        assert_eq!(count(dir.path()), 1);
+    }
+
+    #[test]
+    fn an_announced_change_that_never_comes_holds_a_commit_back_only_for_the_linger() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = lingering_writer(dir.path(), Duration::from_millis(50));
+        let coming = writer.announce();
+        assert_eq!(writer.run(insert(1), false).unwrap(), 1);
+        assert_eq!(writer.run(insert(2), false).unwrap(), 1);
+        drop(coming);
+        assert_eq!(count(dir.path()), 2);
     }
 
     #[test]
