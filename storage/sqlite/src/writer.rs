@@ -29,7 +29,7 @@ use std::fs::File;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -178,17 +178,10 @@ impl<T: Send + 'static> Answer for Outcome<T> {
 
 /// The one writer connection of a storage, behind a thread that group-commits.
 pub(crate) struct GroupWriter {
-    jobs: Mutex<Option<Sender<Queued>>>,
+    jobs: Mutex<Option<Sender<Box<dyn Job>>>>,
     /// Changes announced and not yet queued (or given up).
     coming: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
-}
-
-/// What the writer thread's queue carries.
-enum Queued {
-    Job(Box<dyn Job>),
-    /// An announcement was given up: time to look whether any is left.
-    Wake,
 }
 
 /// A change on its way to the writer thread ([`GroupWriter::announce`]). Queueing the
@@ -198,10 +191,11 @@ pub(crate) struct Coming<'w> {
     writer: &'w GroupWriter,
 }
 
-impl<'w> Coming<'w> {
+impl Coming<'_> {
     /// Queues the announced change ([`GroupWriter::submit`]).
     pub(crate) fn submit(self, job: Box<dyn Job>) -> Result<(), Box<dyn Job>> {
-        self.end().submit(job)
+        // Queued first, then no longer announced: the thread never commits without it.
+        self.writer.submit(job)
     }
 
     /// Runs the announced change and waits for its commit ([`GroupWriter::run`]).
@@ -210,26 +204,23 @@ impl<'w> Coming<'w> {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
-        self.end().run(work, new_file)
-    }
-
-    /// Ends the announcement just before its change is queued: the thread may then see
-    /// neither for an instant and commit without the change, which only goes to the
-    /// next commit; the other way round it would wait for a change already queued.
-    fn end(self) -> &'w GroupWriter {
         let writer = self.writer;
-        std::mem::forget(self);
-        writer.coming.fetch_sub(1, Ordering::AcqRel);
-        writer
+        let answer = writer.queue(work, new_file);
+        // The commit waits for the announcements, this one included: it must end here.
+        drop(self);
+        wait(&answer)
     }
 }
 
 impl Drop for Coming<'_> {
     fn drop(&mut self) {
-        // Given up: the thread may be holding a commit back for this very change.
-        if self.writer.coming.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // A stopped thread needs no waking.
-            let _ = self.writer.send(Queued::Wake);
+        // The last change the thread was waiting for is queued or given up: it need not
+        // wait any longer. (Queued changes do not wake it; it only sleeps while changes
+        // are announced, so that a batch costs it one wake-up, not one per change.)
+        if self.writer.coming.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(thread) = &self.writer.thread
+        {
+            thread.thread().unpark();
         }
     }
 }
@@ -288,30 +279,35 @@ impl GroupWriter {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
+        wait(&self.queue(work, new_file))
+    }
+
+    /// Queues `work` as a change; its result comes on the returned receiver after the commit.
+    fn queue<T, F>(&self, work: F, new_file: bool) -> Receiver<Result<T, StorageError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
         let (reply, answer) = sync_channel(1);
         if let Err(job) = self.submit(Box::new(Change { work, new_file, reply })) {
             job.refuse(&BatchError::Stopped);
         }
-        answer.recv().unwrap_or_else(|_| Err(StorageError::other("the upload database writer stopped mid-change")))
+        answer
     }
 
     /// Queues `job` for the writer thread, which answers it after its commit; hands it back
     /// when the thread has stopped.
     pub(crate) fn submit(&self, job: Box<dyn Job>) -> Result<(), Box<dyn Job>> {
-        match self.send(Queued::Job(job)) {
-            Ok(()) => Ok(()),
-            Err(Queued::Job(job)) => Err(job),
-            Err(Queued::Wake) => unreachable!("a job sent comes back as itself"),
-        }
-    }
-
-    /// Puts `item` on the thread's queue; hands it back when the thread has stopped.
-    fn send(&self, item: Queued) -> Result<(), Queued> {
         match &*self.jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-            Some(jobs) => jobs.send(item).map_err(|refused| refused.0),
-            None => Err(item),
+            Some(jobs) => jobs.send(job).map_err(|refused| refused.0),
+            None => Err(job),
         }
     }
+}
+
+/// Waits for the answer to a change queued by [`GroupWriter::queue`].
+fn wait<T>(answer: &Receiver<Result<T, StorageError>>) -> Result<T, StorageError> {
+    answer.recv().unwrap_or_else(|_| Err(StorageError::other("the upload database writer stopped mid-change")))
 }
 
 impl Drop for GroupWriter {
@@ -335,7 +331,7 @@ fn control(conn: &Connection, sql: &str) -> Result<(), rusqlite::Error> {
 
 /// The writer thread's side of the queue.
 struct Gathering {
-    queue: Receiver<Queued>,
+    queue: Receiver<Box<dyn Job>>,
     /// Changes announced and not yet queued.
     coming: Arc<AtomicUsize>,
     /// How long a commit may be held back for them.
@@ -343,36 +339,31 @@ struct Gathering {
 }
 
 impl Gathering {
-    /// Waits for the first change of a batch; `None` once the storage is gone.
-    fn first(&self) -> Option<Box<dyn Job>> {
+    /// Adds the changes already queued to `batch`, then, while changes are announced,
+    /// sleeps until the last of them is queued (its announcement's end wakes the thread)
+    /// or the linger since `first_at` is over, and takes what came meanwhile.
+    fn rest(&self, batch: &mut Vec<Box<dyn Job>>, first_at: Instant) {
         loop {
-            match self.queue.recv().ok()? {
-                Queued::Job(job) => return Some(job),
-                Queued::Wake => {}
+            self.take_queued(batch);
+            if batch.len() >= MAX_BATCH {
+                return;
             }
+            if self.coming.load(Ordering::Acquire) == 0 {
+                // What was queued just before its announcement ended.
+                return self.take_queued(batch);
+            }
+            let Some(left) = self.linger.checked_sub(first_at.elapsed()) else { return };
+            // Woken early by the end of the last announcement, or for no reason: both
+            // lead back to the checks above.
+            std::thread::park_timeout(left);
         }
     }
 
-    /// Adds the changes already queued to `batch`, then waits for announced ones until
-    /// none is announced any more, the batch is full, or the linger since `first_at` is
-    /// over.
-    fn rest(&self, batch: &mut Vec<Box<dyn Job>>, first_at: Instant) {
+    fn take_queued(&self, batch: &mut Vec<Box<dyn Job>>) {
         while batch.len() < MAX_BATCH {
-            let next = match self.queue.try_recv() {
-                Ok(next) => next,
-                Err(_) => {
-                    if self.coming.load(Ordering::Acquire) == 0 {
-                        return;
-                    }
-                    let Some(left) = self.linger.checked_sub(first_at.elapsed()) else { return };
-                    match self.queue.recv_timeout(left) {
-                        Ok(next) => next,
-                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-            };
-            if let Queued::Job(job) = next {
-                batch.push(job);
+            match self.queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => return,
             }
         }
     }
@@ -381,7 +372,7 @@ impl Gathering {
 /// The writer thread: waits for a change, takes every other one that is waiting or
 /// announced, and commits them together.
 fn serve(conn: &Connection, gathering: &Gathering, stamp: Option<&CommitStamp>, data_dir: Option<&File>) {
-    while let Some(first) = gathering.first() {
+    while let Ok(first) = gathering.queue.recv() {
         let mut batch = vec![first];
         gathering.rest(&mut batch, Instant::now());
         // Every new file of the batch was created before its job was queued, so one sync
@@ -546,16 +537,6 @@ mod tests {
         GroupWriter::spawn_lingering(conn, None, None, linger).unwrap()
     }
 
-    /// Queues `change` without waiting; its result arrives on the returned receiver.
-    fn queue<T: Send + 'static>(
-        writer: &GroupWriter,
-        work: impl FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
-    ) -> Receiver<Result<T, StorageError>> {
-        let (reply, answer) = sync_channel(1);
-        assert!(writer.submit(Box::new(Change { work, new_file: false, reply })).is_ok());
-        answer
-    }
-
     /// Longer than any test runs.
     const FOREVER: Duration = Duration::from_secs(3600);
     /// How long a test waits for an answer that must come.
@@ -566,9 +547,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let writer = lingering_writer(dir.path(), FOREVER);
         let coming = writer.announce();
-        let first = queue(&writer, insert(1));
+        let first = writer.queue(insert(1), false);
         // Held back: the announced change has not come yet.
-        assert!(matches!(first.recv_timeout(Duration::from_millis(300)), Err(RecvTimeoutError::Timeout)));
+        assert!(matches!(
+            first.recv_timeout(Duration::from_millis(300)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        ));
         assert_eq!(count(dir.path()), 0);
         let path = dir.path().to_owned();
         let second = coming.run(
@@ -589,11 +573,20 @@ mod tests {
     fn a_change_nobody_announced_more_of_commits_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let writer = lingering_writer(dir.path(), FOREVER);
-        assert_eq!(queue(&writer, insert(1)).recv_timeout(ANSWERED).unwrap().unwrap(), 1);
-        // Announced, then queued through the announcement: nothing else is coming.
+        assert_eq!(writer.queue(insert(1), false).recv_timeout(ANSWERED).unwrap().unwrap(), 1);
+        // Announced, then queued through the announcement: nothing else is coming, and the
+        // commit does not wait for the announcement of the change it holds.
+        let (done, answered) = sync_channel(1);
+        std::thread::scope(|scope| {
+            let writer = &writer;
+            scope.spawn(move || done.send(writer.announce().run(insert(2), false)));
+            assert_eq!(answered.recv_timeout(ANSWERED).unwrap().unwrap(), 1);
+        });
         let coming = writer.announce();
-        assert_eq!(coming.run(insert(2), false).unwrap(), 1);
-        assert_eq!(count(dir.path()), 2);
+        let queued = writer.queue(insert(3), false);
+        assert!(coming.submit(Box::new(Change { work: insert(4), new_file: false, reply: sync_channel(1).0 })).is_ok());
+        assert_eq!(queued.recv_timeout(ANSWERED).unwrap().unwrap(), 1);
+        assert_eq!(count(dir.path()), 4);
     }
 
     #[test]
@@ -601,8 +594,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let writer = lingering_writer(dir.path(), FOREVER);
         let coming = writer.announce();
-        let first = queue(&writer, insert(1));
-        assert!(matches!(first.recv_timeout(Duration::from_millis(300)), Err(RecvTimeoutError::Timeout)));
+        let first = writer.queue(insert(1), false);
+        assert!(matches!(
+            first.recv_timeout(Duration::from_millis(300)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        ));
         drop(coming);
         assert_eq!(first.recv_timeout(ANSWERED).unwrap().unwrap(), 1);
         assert_eq!(count(dir.path()), 1);
