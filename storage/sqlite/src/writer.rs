@@ -542,17 +542,20 @@ mod tests {
     /// How long a test waits for an answer that must come.
     const ANSWERED: Duration = Duration::from_secs(60);
 
+    /// Asserts that no answer comes on `answer` for a while: the change's commit is held back.
+    fn assert_held_back<T: std::fmt::Debug>(answer: &Receiver<T>) {
+        let waited = answer.recv_timeout(Duration::from_millis(300));
+        assert!(matches!(waited, Err(std::sync::mpsc::RecvTimeoutError::Timeout)), "{waited:?}");
+    }
+
     #[test]
     fn a_commit_waits_for_an_announced_change_and_shares_it() {
         let dir = tempfile::tempdir().unwrap();
         let writer = lingering_writer(dir.path(), FOREVER);
         let coming = writer.announce();
         let first = writer.queue(insert(1), false);
-        // Held back: the announced change has not come yet.
-        assert!(matches!(
-            first.recv_timeout(Duration::from_millis(300)),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-        ));
+        // The announced change has not come yet.
+        assert_held_back(&first);
         assert_eq!(count(dir.path()), 0);
         let path = dir.path().to_owned();
         let second = coming.run(
@@ -595,10 +598,7 @@ mod tests {
         let writer = lingering_writer(dir.path(), FOREVER);
         let coming = writer.announce();
         let first = writer.queue(insert(1), false);
-        assert!(matches!(
-            first.recv_timeout(Duration::from_millis(300)),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-        ));
+        assert_held_back(&first);
         drop(coming);
         assert_eq!(first.recv_timeout(ANSWERED).unwrap().unwrap(), 1);
         assert_eq!(count(dir.path()), 1);
