@@ -41,7 +41,7 @@ const MAX_BATCH: usize = 256;
 /// The longest the thread holds a commit back for announced changes, counted from the
 /// first change of the batch: what a commit may add to a caller's wait for the others'
 /// sake, about one `fdatasync` on an SSD.
-pub(crate) const MAX_LINGER: Duration = Duration::from_millis(2);
+const MAX_LINGER: Duration = Duration::from_millis(2);
 
 /// A change waiting for the writer thread.
 pub(crate) trait Job: Send {
@@ -139,8 +139,7 @@ pub(crate) fn in_savepoint<T>(
     work: impl FnOnce(&Connection) -> Result<T, StorageError>,
 ) -> Result<T, StorageError> {
     control(conn, "SAVEPOINT change").map_err(db_err)?;
-    let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
-        .unwrap_or_else(|_| Err(StorageError::other("a database change panicked")));
+    let result = in_one_statement(conn, work);
     let ended = if result.is_ok() {
         control(conn, "RELEASE change")
     } else {
@@ -156,7 +155,8 @@ pub(crate) fn in_savepoint<T>(
 /// Runs `work`, a change of a single SQL statement, in the open transaction without a
 /// savepoint: SQLite undoes a failing statement by itself, so a savepoint would only add
 /// two statements and a copy of each page the change touches. A panic fails the change
-/// alone, as in [`in_savepoint`]; `work` must not panic after its statement ran.
+/// (it is caught here, for [`in_savepoint`] too); `work` must not panic after its
+/// statement ran, since nothing would undo that statement.
 pub(crate) fn in_one_statement<T>(
     conn: &Connection,
     work: impl FnOnce(&Connection) -> Result<T, StorageError>,
