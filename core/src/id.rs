@@ -88,12 +88,13 @@ impl IdGenerator for RandomIds {
         let mut bytes = [0u8; 16];
         // The OS RNG failing means the machine is unusable; there is no safe fallback.
         getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-        let mut hex = String::with_capacity(32);
-        for b in bytes {
-            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
+        // Encoded on the stack, then copied once into the ID's own allocation.
+        let mut hex = [0u8; 32];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = b"0123456789abcdef"[usize::from(b >> 4)];
+            pair[1] = b"0123456789abcdef"[usize::from(b & 0xf)];
         }
-        UploadId(Arc::from(hex))
+        UploadId(Arc::from(std::str::from_utf8(&hex).expect("hex digits are ASCII")))
     }
 }
 
@@ -123,7 +124,7 @@ mod tests {
         let a = RandomIds.generate();
         let b = RandomIds.generate();
         assert_eq!(a.as_str().len(), 32);
-        assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
+        assert!(a.as_str().bytes().all(|c| b"0123456789abcdef".contains(&c)), "{a} is not lowercase hex");
         assert_ne!(a, b);
     }
 }

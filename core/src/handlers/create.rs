@@ -1,7 +1,7 @@
 //! POST: the creation extension, creation-with-upload, deferred length and concatenation.
 
 use super::patch::{PreparedBody, append_failed, checksum_check, prepare_body, stored as stored_body};
-use super::{add_expires, check_not_expired, empty, insert_u64, lock_failed, rejected, upload_url, url_prefix};
+use super::{add_expires, check_not_expired, empty, insert_u64, lock_failed, rejected, upload_location, url_prefix};
 use crate::body::ResponseBody;
 use crate::config::Extension;
 use crate::error::{BoxError, StorageError, TusError};
@@ -90,10 +90,7 @@ where
         .with_metadata(plan.metadata)
         .with_concat(plan.concat)
         .with_expires_at(expires_at);
-    let prefix = url_prefix(shared, h);
-    let location = upload_url(&prefix, &id);
-    let location =
-        HeaderValue::from_str(&location).map_err(|_| TusError::Internal(format!("bad location {location:?}")))?;
+    let location = upload_location(&url_prefix(shared, h), &id)?;
     if with_body {
         return create_with_upload(shared, parts, new, body, location).await;
     }

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -261,22 +262,34 @@ pub(crate) fn insert_u64(headers: &mut HeaderMap, name: http::HeaderName, value:
 }
 
 /// The URL prefix of uploads as clients should see it: the configured public URL, the
-/// proxy's view when trusted, or a relative path.
-pub(crate) fn url_prefix(shared: &Shared, request: &HeaderMap) -> String {
+/// proxy's view when trusted, or a relative path (borrowed: no copy per request).
+pub(crate) fn url_prefix<'s>(shared: &'s Shared, request: &HeaderMap) -> Cow<'s, str> {
     let base = &shared.config.base_path;
     if let Some(public) = &shared.config.public_url {
-        return format!("{public}{base}");
+        return Cow::Owned(format!("{public}{base}"));
     }
     if shared.config.trust_proxy
         && let Some((proto, host)) = forwarded_origin(request)
     {
-        return format!("{proto}://{host}{base}");
+        return Cow::Owned(format!("{proto}://{host}{base}"));
     }
-    base.clone()
+    Cow::Borrowed(base)
 }
 
 pub(crate) fn upload_url(prefix: &str, id: &UploadId) -> String {
-    format!("{prefix}/{id}")
+    // Exactly sized, so that a header value made from it takes the buffer as it is.
+    let mut url = String::with_capacity(prefix.len() + 1 + id.as_ref().len());
+    url.push_str(prefix);
+    url.push('/');
+    url.push_str(id.as_ref());
+    url
+}
+
+/// The `Location` of upload `id`, without copying the URL into the header value.
+pub(crate) fn upload_location(prefix: &str, id: &UploadId) -> Result<HeaderValue, TusError> {
+    let url = upload_url(prefix, id);
+    HeaderValue::from_maybe_shared(Bytes::from(url))
+        .map_err(|_| TusError::Internal(format!("upload {id} has no valid URL under {prefix:?}")))
 }
 
 /// Scheme and host from `Forwarded`, else from `X-Forwarded-Proto` / `X-Forwarded-Host`.
