@@ -88,13 +88,14 @@ impl IdGenerator for RandomIds {
         let mut bytes = [0u8; 16];
         // The OS RNG failing means the machine is unusable; there is no safe fallback.
         getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-        // Encoded on the stack, then copied once into the ID's own allocation.
+        // Encoded on the stack, then copied once into the ID's own allocation (hex digits are
+        // ASCII, so the lossy conversion borrows and never replaces anything).
         let mut hex = [0u8; 32];
         for (pair, b) in hex.chunks_exact_mut(2).zip(bytes) {
             pair[0] = b"0123456789abcdef"[usize::from(b >> 4)];
             pair[1] = b"0123456789abcdef"[usize::from(b & 0xf)];
         }
-        UploadId(Arc::from(std::str::from_utf8(&hex).expect("hex digits are ASCII")))
+        UploadId(Arc::from(&*String::from_utf8_lossy(&hex)))
     }
 }
 

@@ -573,7 +573,7 @@ mod tests {
     }
 
     #[test]
-    fn a_change_nobody_announced_more_of_commits_at_once() {
+    fn a_commit_goes_at_once_when_no_other_change_is_announced() {
         let dir = tempfile::tempdir().unwrap();
         let writer = lingering_writer(dir.path(), FOREVER);
         assert_eq!(writer.queue(insert(1), false).recv_timeout(ANSWERED).unwrap().unwrap(), 1);
