@@ -326,10 +326,31 @@ impl From<StorageError> for TusError {
             StorageError::LengthAlreadySet => Self::LengthAlreadySet,
             StorageError::LimitExceeded(why) => Self::StorageLimitExceeded(why),
             StorageError::NotSupported(what) => Self::Disabled(what),
-            StorageError::Unavailable(e) => Self::Unavailable(e.to_string()),
-            other => Self::Internal(other.to_string()),
+            StorageError::Unavailable(e) => {
+                // The client learns only the first line; the operator needs the causes
+                // (connection refused, reset, DNS) to tell a dead backend from a slow one.
+                tracing::warn!(error = %with_causes(&*e), "storage unavailable");
+                Self::Unavailable(e.to_string())
+            }
+            other => Self::Internal(with_causes(&other)),
         }
     }
+}
+
+/// `err` and its chain of sources on one line, each cause added unless the text already
+/// ends with it (many errors repeat their source in their own message).
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        let line = err.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = err.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -350,5 +371,39 @@ mod tests {
             TusError::InvalidHeader { header: "Upload-Offset", reason: String::new() }.code(),
             "ERR_INVALID_OFFSET"
         );
+    }
+
+    /// An error with a message and an optional cause, like a client library's.
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl fmt::Display for Layer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn an_internal_error_keeps_every_cause_once() {
+        let refused = Layer("connection refused", None);
+        let send = Layer("error sending request", Some(Box::new(refused)));
+        let storage = StorageError::other(Layer("stage block: failed to execute request", Some(Box::new(send))));
+        let TusError::Internal(detail) = TusError::from(storage) else { panic!("not internal") };
+        assert_eq!(
+            detail,
+            "storage error: stage block: failed to execute request: error sending request: connection refused"
+        );
+        // The client is told only that the backend is unavailable, not how it failed.
+        let unavailable = TusError::from(StorageError::Unavailable(Box::new(Layer(
+            "stage block",
+            Some(Box::new(Layer("connection refused", None))),
+        ))));
+        assert_eq!(unavailable.to_string(), "temporarily unavailable: stage block");
     }
 }

@@ -8,7 +8,7 @@
 //! (or keeps its emulator in a `static`) never leaves a server behind.
 
 use std::ffi::OsString;
-use std::io::{Read as _, Write as _};
+use std::io::{Read as _, Seek as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -64,13 +64,26 @@ impl EmulatorCommand {
         let port = free_port();
         let mut command = Command::new("bash");
         command.arg(script).arg("run").arg(port.to_string()).stdin(Stdio::null()).stdout(Stdio::null());
+        // Unless it is shown, the output goes to a file that is read back only if the
+        // emulator dies before its test is done: a crash then explains itself.
+        let mut log = None;
         if self.log_env.as_ref().is_none_or(|var| std::env::var_os(var).is_none()) {
-            command.stderr(Stdio::null());
+            let name = script.file_stem().map_or_else(|| "emulator".into(), |n| n.to_string_lossy());
+            let path = std::env::temp_dir().join(format!("tus-{name}-{}-{port}.log", std::process::id()));
+            match std::fs::File::create(&path) {
+                Ok(file) => {
+                    command.stderr(file);
+                    log = Some(path);
+                }
+                Err(_) => {
+                    command.stderr(Stdio::null());
+                }
+            }
         }
         command.env(PARENT_PID_ENV, std::process::id().to_string());
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = command.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let emulator = Emulator { child: Some(child), port };
+        let emulator = Emulator { child: Some(child), port, script: script.clone(), log };
         let deadline = Instant::now() + START_TIMEOUT;
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "{} did not start on port {port}", script.display());
@@ -85,6 +98,9 @@ impl EmulatorCommand {
 pub struct Emulator {
     child: Option<Child>,
     port: u16,
+    script: PathBuf,
+    /// Where its output goes when it is not shown.
+    log: Option<PathBuf>,
 }
 
 impl Emulator {
@@ -143,13 +159,46 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    /// Whether the emulator has exited already and, if so, how, with its last output.
+    fn exit_report(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        let output = self.log.as_deref().map(log_tail).unwrap_or_default();
+        Some(format!(
+            "{} on port {} exited before its test ended ({status}); its last output:\n{output}",
+            self.script.display(),
+            self.port
+        ))
+    }
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
+        // An emulator that is gone before its test ends fails that test in ways that point
+        // elsewhere (refused connections, retries, timeouts): say so. The test harness
+        // shows this with the failing test's output.
+        if let Some(report) = self.exit_report() {
+            eprintln!("{report}");
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if let Some(log) = &self.log {
+            let _ = std::fs::remove_file(log);
+        }
     }
+}
+
+/// The last 4 KiB of the file at `path`, lossily decoded.
+fn log_tail(path: &Path) -> String {
+    const TAIL: u64 = 4096;
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = std::fs::File::open(path) {
+        let start = file.metadata().map_or(0, |m| m.len().saturating_sub(TAIL));
+        let _ = file.seek(std::io::SeekFrom::Start(start)).and_then(|_| file.read_to_end(&mut bytes));
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The status code of a raw HTTP/1.x answer.
@@ -175,6 +224,31 @@ mod tests {
         assert_eq!(status_of("HTTP/1.0 200 OK\r\n"), Some(200));
         assert_eq!(status_of("garbage"), None);
         assert_eq!(status_of(""), None);
+    }
+
+    #[test]
+    fn an_emulator_that_died_is_reported_with_its_last_output() {
+        let log = std::env::temp_dir().join(format!("tus-emulator-test-{}.log", std::process::id()));
+        let stderr = std::fs::File::create(&log).unwrap();
+        let child = Command::new("sh").arg("-c").arg("echo out of memory >&2; exit 3").stderr(stderr).spawn().unwrap();
+        let mut emulator = Emulator { child: Some(child), port: 1, script: "fake.sh".into(), log: Some(log.clone()) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let report = loop {
+            match emulator.exit_report() {
+                Some(report) => break report,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                None => panic!("the child did not exit"),
+            }
+        };
+        assert!(report.starts_with("fake.sh on port 1 exited before its test ended"), "{report}");
+        assert!(report.contains("exit status: 3"), "{report}");
+        assert!(report.ends_with("out of memory\n"), "{report}");
+        drop(emulator);
+        assert!(!log.exists(), "the log outlived its emulator");
+
+        let running = Command::new("sleep").arg("60").spawn().unwrap();
+        let mut emulator = Emulator { child: Some(running), port: 1, script: "fake.sh".into(), log: None };
+        assert_eq!(emulator.exit_report(), None);
     }
 
     #[test]
