@@ -185,6 +185,13 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "lock")]
     pub exclusive: bool,
 
+    /// With the SQLite storage: uploads of at most this size that arrive whole with their
+    /// creation are kept in the database, not in a file of their own (one commit stores
+    /// them, many at a time). At most 64KiB; 0 gives every upload a file. Default: 64KiB
+    /// with --durability sync, 0 with buffered.
+    #[arg(long, value_parser = parse_inline_limit, value_name = "SIZE")]
+    pub inline_limit: Option<u64>,
+
     /// Do not let clients download complete uploads with GET.
     #[arg(long)]
     pub no_download: bool,
@@ -399,6 +406,15 @@ pub fn parse_metadata(input: &str) -> Result<(String, String), String> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
+/// `--inline-limit`: a size up to [`tus_sqlite::MAX_INLINE_LIMIT`].
+fn parse_inline_limit(input: &str) -> Result<u64, String> {
+    let size = parse_size(input)?;
+    if size > tus_sqlite::MAX_INLINE_LIMIT {
+        return Err(format!("at most {} bytes (64KiB) can be kept in the database", tus_sqlite::MAX_INLINE_LIMIT));
+    }
+    Ok(size)
+}
+
 /// Parses a size in bytes: a plain number, or a number with a decimal (`kB`, `MB`, `GB`,
 /// `TB`) or binary (`KiB`, `MiB`, `GiB`, `TiB`) unit. Units ignore case; `B` is optional.
 pub fn parse_size(input: &str) -> Result<u64, String> {
@@ -513,6 +529,21 @@ mod tests {
         assert_eq!(args.shutdown_timeout, Duration::from_secs(10));
         assert_eq!(args.durability, DurabilityArg::Sync);
         assert!(args.expiration.is_none());
+        assert_eq!(args.inline_limit, None);
+    }
+
+    #[test]
+    fn inline_limits_stay_within_what_is_read_ahead() {
+        let serve = |limit: &str| match Cli::try_parse_from(["tus", "serve", "--inline-limit", limit]) {
+            Ok(Cli { command: Command::Serve(args) }) => Ok(args.inline_limit.unwrap_or(u64::MAX)),
+            Ok(_) => unreachable!("a serve command"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(serve("0"), Ok(0));
+        assert_eq!(serve("16KiB"), Ok(16 * 1024));
+        assert_eq!(serve("64KiB"), Ok(64 * 1024));
+        let refused = serve("65KiB").unwrap_err();
+        assert!(refused.contains("at most 65536 bytes"), "{refused}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `tus cleanup`: removes unfinished uploads whose recorded expiry time has passed.
 
 use crate::CliError;
-use crate::args::{CleanupArgs, DurabilityArg, LockArg, StorageArg};
+use crate::args::{CleanupArgs, LockArg, StorageArg};
 use std::io::Write;
 use std::sync::Arc;
 use tus_core::{Storage, TusLayer, UploadId};
@@ -25,7 +25,7 @@ pub async fn cleanup(args: &CleanupArgs, out: &mut impl Write) -> Result<Vec<Upl
                 let missing = std::io::Error::new(std::io::ErrorKind::NotFound, "no such directory");
                 return Err(CliError::Dir { path: args.dir.clone(), source: missing.into() });
             }
-            crate::open_storage(&args.dir, DurabilityArg::Sync, false)?
+            crate::open_storage(&args.dir, |builder| builder.durability(tus_sqlite::Durability::Sync))?
         }
         StorageArg::S3 => {
             let stale_after = Some(args.stale_after);

@@ -42,7 +42,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tus_core::{Storage, StorageError};
-use tus_sqlite::{Durability, SqliteStorage};
+use tus_sqlite::{Durability, SqliteStorage, SqliteStorageBuilder};
 
 /// Why the server or a command could not run. Its `Display` is one line.
 #[derive(Debug)]
@@ -147,17 +147,19 @@ impl From<DurabilityArg> for Durability {
     }
 }
 
-/// Opens (creating when missing) the SQLite storage in `dir`; `exclusive` holds the
-/// directory alone (see [`SqliteStorageBuilder::exclusive`](tus_sqlite::SqliteStorageBuilder::exclusive)).
-pub fn open_storage(dir: &Path, durability: DurabilityArg, exclusive: bool) -> Result<Arc<dyn Storage>, CliError> {
+/// Opens (creating when missing) the SQLite storage in `dir` with the options `options`
+/// sets on its builder.
+pub fn open_storage(
+    dir: &Path,
+    options: impl FnOnce(SqliteStorageBuilder) -> SqliteStorageBuilder,
+) -> Result<Arc<dyn Storage>, CliError> {
     let fail = |source: StorageError| CliError::Dir { path: dir.to_owned(), source };
     if dir.exists() && !dir.is_dir() {
         let not_dir = std::io::Error::new(std::io::ErrorKind::NotADirectory, "it exists and is not a directory");
         return Err(fail(StorageError::Io(not_dir)));
     }
     std::fs::create_dir_all(dir).map_err(|e| fail(StorageError::Io(e)))?;
-    let storage =
-        SqliteStorage::builder(dir).durability(durability.into()).exclusive(exclusive).open().map_err(fail)?;
+    let storage = options(SqliteStorage::builder(dir)).open().map_err(fail)?;
     Ok(Arc::new(storage))
 }
 
@@ -166,7 +168,16 @@ pub fn open_storage(dir: &Path, durability: DurabilityArg, exclusive: bool) -> R
 pub async fn open_serve_storage(args: &ServeArgs) -> Result<(Arc<dyn Storage>, Option<u64>), CliError> {
     let location = &args.location;
     match location.storage {
-        StorageArg::Sqlite => Ok((open_storage(&args.dir, args.durability, args.exclusive)?, None)),
+        StorageArg::Sqlite => {
+            let options = |builder: SqliteStorageBuilder| {
+                let builder = builder.durability(args.durability.into()).exclusive(args.exclusive);
+                match args.inline_limit {
+                    Some(limit) => builder.inline_limit(limit),
+                    None => builder,
+                }
+            };
+            Ok((open_storage(&args.dir, options)?, None))
+        }
         StorageArg::S3 => {
             let storage = connect_s3(location.bucket.as_deref(), &location.prefix, |builder| {
                 builder

@@ -120,6 +120,7 @@ impl Server {
             container = ?args.location.container,
             durability = ?args.durability,
             exclusive = args.exclusive,
+            inline_limit = ?args.inline_limit,
             lock = ?args.lock,
             max_size = ?args.max_size,
             expiration = ?args.expiration.map(|after| (after, args.expiration_mode)),

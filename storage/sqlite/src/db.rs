@@ -13,7 +13,7 @@ use tus_core::{Concat, Metadata, NewUpload, Removal, StorageError, UploadId, Upl
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// The `CREATE TABLE` of upload records under the name `$table` (the upgrade from version
 /// 1 builds the new table beside the old one). Version 2 made it `WITHOUT ROWID` (a record
@@ -57,6 +57,18 @@ CREATE TABLE concat_parts (
 CREATE INDEX concat_parts_partial ON concat_parts (partial_id);
 "#
 );
+
+/// The bytes of uploads kept in the database instead of a data file (version 3): small
+/// uploads that arrived whole (see [`SqliteStorageBuilder::inline_limit`]). A rowid table,
+/// as SQLite advises for rows of several pages.
+///
+/// [`SqliteStorageBuilder::inline_limit`]: crate::SqliteStorageBuilder::inline_limit
+const CREATE_INLINE_BYTES: &str = r#"
+CREATE TABLE inline_bytes (
+    id    TEXT PRIMARY KEY NOT NULL REFERENCES uploads (id),
+    bytes BLOB NOT NULL
+) STRICT;
+"#;
 
 /// From version 1 (a rowid table with `IN` checks; `concat_parts` is unchanged): SQLite's
 /// way to change a table, a new one filled from the old, which is then dropped and
@@ -217,7 +229,10 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(db_err)?;
     match version {
-        0 => tx.execute_batch(SCHEMA).map_err(db_err)?,
+        0 => {
+            tx.execute_batch(SCHEMA).map_err(db_err)?;
+            tx.execute_batch(CREATE_EXPIRY_INDEX).map_err(db_err)?;
+        }
         1 => {
             tx.execute_batch(UPGRADE_FROM_V1).map_err(db_err)?;
             let dangling: i64 =
@@ -227,7 +242,10 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
                     "upgrading the upload database: {dangling} concatenation parts name no upload"
                 )));
             }
+            tx.execute_batch(CREATE_EXPIRY_INDEX).map_err(db_err)?;
         }
+        // Version 3 only adds a table.
+        2 => {}
         SCHEMA_VERSION => return Ok(()),
         newer => {
             return Err(StorageError::other(format!(
@@ -235,7 +253,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
             )));
         }
     }
-    tx.execute_batch(CREATE_EXPIRY_INDEX).map_err(db_err)?;
+    tx.execute_batch(CREATE_INLINE_BYTES).map_err(db_err)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db_err)?;
     tx.commit().map_err(db_err)
 }
@@ -562,7 +580,35 @@ pub(crate) fn tombstone(conn: &Connection, id: &UploadId, why: Removal) -> Resul
             None => StorageError::NotFound,
         });
     }
+    // A removed upload's bytes go with it, as its data file does.
+    conn.prepare_cached("DELETE FROM inline_bytes WHERE id = ?1")
+        .and_then(|mut stmt| stmt.execute([id.as_str()]))
+        .map_err(db_err)?;
     Ok(())
+}
+
+/// Stores the bytes of upload `id` in the database (its record is inserted first).
+pub(crate) fn insert_inline(conn: &Connection, id: &UploadId, bytes: &[u8]) -> Result<(), StorageError> {
+    conn.prepare_cached("INSERT INTO inline_bytes (id, bytes) VALUES (?1, ?2)")
+        .and_then(|mut stmt| stmt.execute(params![id.as_str(), bytes]))
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// The bytes of upload `id` when the database holds them, `None` when its data file does.
+pub(crate) fn inline_bytes(conn: &Connection, id: &UploadId) -> Result<Option<Vec<u8>>, StorageError> {
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM inline_bytes WHERE id = ?1").map_err(db_err)?;
+    let mut rows = stmt.query([id.as_str()]).map_err(db_err)?;
+    match rows.next().map_err(db_err)? {
+        Some(row) => Ok(Some(row.get(0).map_err(db_err)?)),
+        None => Ok(None),
+    }
+}
+
+/// Whether the database holds the bytes of upload `id` (no data file is expected).
+pub(crate) fn is_inline(conn: &Connection, id: &UploadId) -> Result<bool, StorageError> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM inline_bytes WHERE id = ?1").map_err(db_err)?;
+    stmt.exists([id.as_str()]).map_err(db_err)
 }
 
 /// The unfinished, live final uploads that name `partial`, each once.
@@ -605,9 +651,14 @@ pub(crate) fn expired(conn: &Connection, now: SystemTime, limit: usize) -> Resul
     Ok(infos)
 }
 
-/// `(id, offset)` of every live upload, for startup recovery.
+/// `(id, offset)` of every live upload with a data file, for startup recovery.
 pub(crate) fn active_offsets(conn: &Connection) -> Result<Vec<(String, u64)>, StorageError> {
-    let mut stmt = conn.prepare(r#"SELECT id, "offset" FROM uploads WHERE state = 'active'"#).map_err(db_err)?;
+    let mut stmt = conn
+        .prepare(
+            r#"SELECT id, "offset" FROM uploads
+               WHERE state = 'active' AND id NOT IN (SELECT id FROM inline_bytes)"#,
+        )
+        .map_err(db_err)?;
     let mut rows = stmt.query([]).map_err(db_err)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db_err)? {

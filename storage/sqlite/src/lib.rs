@@ -1,10 +1,12 @@
 //! # tus-sqlite
 //!
 //! A [`Storage`] backend for [tus-core](tus_core) that keeps upload records in SQLite and
-//! the bytes of each upload in a file of its own:
+//! the bytes of each upload in a file of its own, except for small uploads that arrive
+//! whole, whose bytes live in the database (see [Small uploads](#small-uploads)):
 //!
 //! ```text
-//! <dir>/uploads.db     records: offset, length, metadata, concatenation, expiry, state
+//! <dir>/uploads.db     records: offset, length, metadata, concatenation, expiry, state;
+//!                      the bytes of small uploads
 //! <dir>/data/<id>      the bytes of upload <id>
 //! ```
 //!
@@ -68,10 +70,29 @@
 //! answers each caller only after that commit. In sync mode that thread also makes the
 //! directory entries of new data files durable, with one sync of the data directory before
 //! a commit that records any. A creation-with-upload whose whole body is small (64 KiB at
-//! most, read before anything is written) is answered by that thread directly: in
-//! buffered mode it also writes the new file; in sync mode a blocking-pool thread writes
-//! and `fdatasync`s the file and queues its record without waiting for the commit (fewer
-//! thread wake-ups per upload: see `small.rs`).
+//! most, read before anything is written) is answered by that thread directly. When the
+//! body is the whole upload, in sync mode, its bytes go into the database in the same
+//! commit (next section). Otherwise, in buffered mode the thread also writes the new file, and in sync
+//! mode a blocking-pool thread writes and `fdatasync`s the file and queues its record
+//! without waiting for the commit (fewer thread wake-ups per upload: see `small.rs`).
+//!
+//! # Small uploads
+//!
+//! In sync mode, an upload whose creation-with-upload request carries all of it, at most
+//! [`inline_limit`](SqliteStorageBuilder::inline_limit) bytes (64 KiB by default), is
+//! kept in the database: its record and its bytes are inserted together, and no data file
+//! is made. Many such uploads then cost one commit (one WAL write and one `fdatasync`)
+//! instead of a file creation, a data sync and a directory sync each. That is how most
+//! small files (documents, images, thumbnails) arrive from tus clients, which send the data
+//! with the creation when they can. In buffered mode, where no sync is saved, small files
+//! cost less than the database, which writes the bytes twice (into its WAL, then into the
+//! database file), so the default limit there is 0.
+//!
+//! Such an upload is complete, so no append can change it; downloads read it from the
+//! database, and its removal deletes its bytes with its record. Partial uploads of a
+//! concatenation, uploads whose creation carries only a part, and uploads of deferred
+//! length always get a file. The durability is that of the commit: in sync mode SQLite
+//! syncs its WAL before the upload is acknowledged.
 //!
 //! # Concurrency
 //!
@@ -101,15 +122,17 @@
 //!
 //! [`SqliteStorageBuilder::open`] repairs what a crash may leave behind: a data file longer
 //! than its committed offset is truncated, a file without a live record (an orphan of a
-//! removed upload) is deleted, and a live upload without bytes gets its missing file back. A
+//! removed upload) or of an upload the database holds is deleted, and a live upload
+//! without bytes gets its missing file back. A
 //! live upload whose file is missing or shorter than its offset has lost bytes outside this
 //! crate's control; that is logged as an error. Files a writer holds locked are left alone.
 //!
 //! It also brings the database's schema up to date: the version is kept in SQLite's
 //! `user_version`, an older database is upgraded in place, in one transaction (version 1,
 //! the first schema, before the `uploads` table became `WITHOUT ROWID`, has its records
-//! copied into the new table), and a database from a newer tus-sqlite is refused rather
-//! than misread.
+//! copied into the new table; version 2 gets the table of small uploads' bytes), and a
+//! database from a newer tus-sqlite is refused rather than misread: an older tus-sqlite
+//! cannot open a directory a newer one has upgraded.
 
 mod cache;
 mod db;
@@ -122,6 +145,7 @@ mod write;
 mod writer;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use std::fmt;
 use std::fs::File;
 use std::io::{Seek as _, SeekFrom};
@@ -145,6 +169,10 @@ const DEFAULT_IDLE_READERS: usize = 8;
 /// A creation-with-upload body announced at this size or less is read whole before the
 /// blocking writer starts, so that the writer never waits for it chunk by chunk.
 const PREFETCH_BYTES: u64 = 64 * 1024;
+
+/// The largest [`SqliteStorageBuilder::inline_limit`]: uploads kept in the database are
+/// read whole before anything is written, so their size is bounded by what is read ahead.
+pub const MAX_INLINE_LIMIT: u64 = PREFETCH_BYTES;
 
 /// Threads (each with a connection) that answer the reads of async callers such as HEAD.
 const READ_THREADS: usize = 2;
@@ -174,6 +202,8 @@ struct Inner {
     dir: PathBuf,
     data_dir: PathBuf,
     durability: Durability,
+    /// Complete uploads created whole with at most this many bytes keep them in the database.
+    inline_limit: u64,
     /// The one connection that writes, on a thread that group-commits (SQLite allows one
     /// writer at a time anyway; one connection avoids busy waits within this process).
     /// Only [`Inner::change`] and [`small::create`] use it, and both drop the cached record
@@ -265,6 +295,7 @@ pub struct SqliteStorageBuilder {
     durability: Durability,
     idle_readers: usize,
     exclusive: bool,
+    inline_limit: Option<u64>,
 }
 
 impl SqliteStorageBuilder {
@@ -294,6 +325,16 @@ impl SqliteStorageBuilder {
     /// locks); several instances sharing a directory need the default.
     pub fn exclusive(mut self, exclusive: bool) -> Self {
         self.exclusive = exclusive;
+        self
+    }
+
+    /// Uploads of at most this many bytes that arrive whole with their creation are kept in
+    /// the database instead of a data file of their own (at most [`MAX_INLINE_LIMIT`],
+    /// 64 KiB; 0 puts every upload in a file). The default is 64 KiB with
+    /// [`Durability::Sync`] and 0 with [`Durability::Buffered`], where small files cost
+    /// less than the database's two writes. See [Small uploads](crate#small-uploads).
+    pub fn inline_limit(mut self, bytes: u64) -> Self {
+        self.inline_limit = Some(bytes);
         self
     }
 
@@ -332,6 +373,13 @@ impl SqliteStorageBuilder {
             dir: self.dir,
             data_dir: data_dir.clone(),
             durability: self.durability,
+            inline_limit: self
+                .inline_limit
+                .unwrap_or(match self.durability {
+                    Durability::Sync => MAX_INLINE_LIMIT,
+                    Durability::Buffered => 0,
+                })
+                .min(MAX_INLINE_LIMIT),
             writer: writer::GroupWriter::spawn(writer, writer_stamp, data_dir_to_sync)?,
             cache,
             _owner: owner,
@@ -354,6 +402,7 @@ impl SqliteStorage {
             durability: Durability::default(),
             idle_readers: DEFAULT_IDLE_READERS,
             exclusive: false,
+            inline_limit: None,
         }
     }
 
@@ -376,6 +425,16 @@ impl SqliteStorage {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || work(&inner)).await.map_err(joined)?
     }
+}
+
+/// What a read streams.
+enum Opened {
+    /// `len` bytes of a data file from its position.
+    File(File, u64),
+    /// Bytes kept in the database.
+    Bytes(Bytes),
+    /// Nothing: the range is empty.
+    Empty,
 }
 
 /// A blocking task that did not finish: it panicked, or the runtime is shutting down.
@@ -523,21 +582,36 @@ impl Storage for SqliteStorage {
         let id = id.clone();
         let opened = self
             .blocking(move |inner| {
-                let info = db::load_active(&*inner.readers.get()?, &id)?;
+                let reader = inner.readers.get()?;
+                let info = db::load_active(&reader, &id)?;
                 // Bytes past the committed offset are not the upload's (yet).
                 let end = range.end.min(info.offset);
                 let start = range.start.min(end);
                 if start == end {
-                    return Ok(None);
+                    return Ok(Opened::Empty);
                 }
+                // The database first: it decides, even over a leftover file of the same ID.
+                if let Some(bytes) = db::inline_bytes(&reader, &id)? {
+                    let held = bytes.len();
+                    let within =
+                        usize::try_from(start).ok().zip(usize::try_from(end).ok()).filter(|&(_, end)| end <= held);
+                    return match within {
+                        Some((start, end)) => Ok(Opened::Bytes(Bytes::from(bytes).slice(start..end))),
+                        None => Err(StorageError::other(format!(
+                            "upload {id} holds {held} bytes in the database, fewer than the {end} recorded"
+                        ))),
+                    };
+                }
+                drop(reader);
                 let mut file = File::open(inner.data_path(&id))?;
                 file.seek(SeekFrom::Start(start))?;
-                Ok(Some((file, end - start)))
+                Ok(Opened::File(file, end - start))
             })
             .await?;
         Ok(match opened {
-            Some((file, len)) => Box::pin(read::FileStream::new(file, len)),
-            None => Box::pin(tokio_util::io::ReaderStream::new(tokio::io::empty())),
+            Opened::File(file, len) => Box::pin(read::FileStream::new(file, len)),
+            Opened::Bytes(bytes) => Box::pin(read::OneChunk(Some(bytes))),
+            Opened::Empty => Box::pin(read::OneChunk(None)),
         })
     }
 

@@ -1,4 +1,4 @@
-//! Streaming a range of a data file.
+//! Streaming a range of a data file, or of bytes held in memory.
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -48,5 +48,16 @@ impl Stream for FileStream {
         };
         this.done = true;
         Poll::Ready(item)
+    }
+}
+
+/// Bytes already in memory (read from the database), as a stream of at most one chunk.
+pub(crate) struct OneChunk(pub(crate) Option<Bytes>);
+
+impl Stream for OneChunk {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(self.0.take().map(Ok))
     }
 }

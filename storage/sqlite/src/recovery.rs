@@ -15,7 +15,7 @@ struct Report {
 }
 
 /// Truncates data files that are longer than their committed offset, deletes files with
-/// no live record, and re-creates the missing file of a live upload that holds no bytes.
+/// no live record (or whose upload the database holds), and re-creates the missing file of a live upload that holds no bytes.
 ///
 /// Files that a writer holds locked (another storage value or process on the same
 /// directory) are skipped: that writer truncates leftovers itself before it writes.
@@ -52,6 +52,8 @@ pub(crate) fn run(inner: &Inner) -> Result<(), StorageError> {
         }
         // Read under the lock: a writer commits only while it holds it.
         let offset = match db::load(&reader, &id)? {
+            // An upload whose bytes the database holds has no file: this one is a leftover.
+            Some(_) if db::is_inline(&reader, &id)? => None,
             Some(record) => record.active().ok().map(|info| info.offset),
             None => None,
         };

@@ -13,6 +13,9 @@
 //!   concurrent uploads run in parallel, not one after another on the writer), queues the
 //!   record for the writer and leaves without waiting for the commit; the writer syncs the
 //!   data directory once for every new file of its batch before it commits.
+//! - A body that is the whole upload, within the inline limit (by default in sync mode
+//!   only): no file at all. The writer inserts the bytes with the record, and the commit
+//!   that makes the record durable makes them durable too.
 
 use crate::write::{Gathered, Piece, discard, keep_if_recorded};
 use crate::writer::{Answer, BatchError, Job, batch_failed, in_one_statement, in_savepoint};
@@ -45,9 +48,19 @@ pub(crate) async fn create(
 ) -> Created {
     let id = upload.id.clone();
     let (reply, answer) = oneshot::channel();
-    let mut job =
-        SmallCreation { path: inner.data_path(&id), upload, pieces, atomic: options.atomic, reply, written: None };
+    let in_database = fits_in_database(&upload, &pieces, inner.inline_limit);
+    let mut job = SmallCreation {
+        path: inner.data_path(&id),
+        upload,
+        pieces,
+        atomic: options.atomic,
+        in_database,
+        reply,
+        written: None,
+    };
     match inner.durability {
+        // No file: the writer's commit is the only write, and makes the bytes durable.
+        _ if in_database => queue(inner, job),
         Durability::Buffered => queue(inner, job),
         Durability::Sync => {
             let inner = Arc::clone(inner);
@@ -79,6 +92,20 @@ pub(crate) async fn create(
     created
 }
 
+/// Whether the upload is kept in the database: a plain upload (no concatenation) whose
+/// whole body, `limit` bytes at most and not cut short, is exactly its length.
+fn fits_in_database(upload: &NewUpload, pieces: &[Piece], limit: u64) -> bool {
+    let mut len = 0u64;
+    for piece in pieces {
+        match piece {
+            Piece::Chunk(chunk) => len += chunk.len() as u64,
+            Piece::End { failed: true } => return false,
+            Piece::End { failed: false } => {}
+        }
+    }
+    upload.concat.is_none() && len > 0 && len <= limit && upload.length == Some(len)
+}
+
 /// Hands `job` to the writer thread, or refuses it at once when that thread has stopped.
 fn queue(inner: &Inner, job: SmallCreation) {
     if let Err(job) = inner.writer.submit(Box::new(job)) {
@@ -107,6 +134,8 @@ struct SmallCreation {
     upload: NewUpload,
     pieces: Vec<Piece>,
     atomic: bool,
+    /// Kept in the database, without a data file (see [`fits_in_database`]).
+    in_database: bool,
     reply: oneshot::Sender<Created>,
     /// The file (locked) and the offset to record, when it was written and synced before
     /// the job was queued.
@@ -124,9 +153,47 @@ enum Outcome {
     Final(Created),
     /// Recorded in the open transaction, with its file still locked: done if the commit is.
     Recorded { file: File, path: PathBuf, info: UploadInfo },
+    /// Recorded in the open transaction with its bytes: done if the commit is.
+    RecordedWithBytes(UploadInfo),
 }
 
 impl SmallCreation {
+    /// Inserts the record and the bytes together (a savepoint: both or neither).
+    fn record_in_database(self, conn: &Connection) -> Pending {
+        let SmallCreation { upload, pieces, reply, .. } = self;
+        let mut chunks = pieces.iter().filter_map(|piece| match piece {
+            Piece::Chunk(chunk) => Some(chunk),
+            Piece::End { .. } => None,
+        });
+        // One chunk (the usual case for a small body) is bound as it is, without a copy.
+        let joined: Vec<u8>;
+        let bytes: &[u8] = match (chunks.next(), chunks.next()) {
+            (Some(only), None) => only,
+            _ => {
+                joined = pieces
+                    .iter()
+                    .flat_map(|piece| match piece {
+                        Piece::Chunk(chunk) => &chunk[..],
+                        Piece::End { .. } => &[],
+                    })
+                    .copied()
+                    .collect();
+                &joined
+            }
+        };
+        let end = bytes.len() as u64;
+        let recorded = in_savepoint(conn, |conn| {
+            let info = db::insert(conn, &upload, end)?;
+            db::insert_inline(conn, &upload.id, bytes)?;
+            Ok(info)
+        });
+        let outcome = match recorded {
+            Ok(info) => Outcome::RecordedWithBytes(info),
+            Err(e) => Outcome::Final(Created::Done(Err(e))),
+        };
+        Pending { reply, outcome }
+    }
+
     /// Writes the file; returns it (locked) and the offset to record.
     fn write(&mut self) -> Written {
         let file = match files::create_new(&self.path) {
@@ -199,6 +266,9 @@ impl Job for SmallCreation {
     }
 
     fn run(mut self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
+        if self.in_database {
+            return Box::new(self.record_in_database(conn));
+        }
         let written = match self.written.take() {
             Some(written) => Ok(Some(written)),
             None => self.write(),
@@ -248,12 +318,19 @@ impl Answer for Pending {
             (Outcome::Recorded { file, info, .. }, Ok(())) => {
                 // Unlocks the file: the upload is recorded.
                 drop(file);
-                let mut created = info.clone();
-                created.offset = 0;
-                Created::Done(Ok(CreatedWithUpload::new(created, Ok(info))))
+                created(info)
             }
+            (Outcome::RecordedWithBytes(_), Err(why)) => Created::Done(Err(batch_failed(why))),
+            (Outcome::RecordedWithBytes(info), Ok(())) => created(info),
         };
         // A caller that went away does not need an answer; what was recorded stays.
         let _ = self.reply.send(created);
     }
+}
+
+/// The answer for an upload recorded with its bytes: created, then stored at `info`.
+fn created(info: UploadInfo) -> Created {
+    let mut created = info.clone();
+    created.offset = 0;
+    Created::Done(Ok(CreatedWithUpload::new(created, Ok(info))))
 }

@@ -64,18 +64,17 @@ enum Received {
 /// With `expected`, a writer that finds the lock taken first reads the record without it,
 /// and answers an offset other than `expected` at once instead of waiting for the writer
 /// before it. An uncontended lock skips that read: the read under the lock decides.
-fn lock_for_writing(
-    inner: &Inner,
-    id: &UploadId,
-    create: bool,
-    expected: Option<u64>,
-) -> Result<(File, UploadInfo), StorageError> {
+fn lock_for_writing(inner: &Inner, id: &UploadId, create: bool, expected: Option<u64>) -> Result<Locked, StorageError> {
     let path = inner.data_path(id);
     let file = match files::open_rw(&path, create) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            // Removed meanwhile, or bytes lost outside our control.
-            db::load_active(&*inner.readers.get()?, id)?;
+            let reader = inner.readers.get()?;
+            // Removed meanwhile, or kept in the database, or bytes lost outside our control.
+            let info = db::load_active(&reader, id)?;
+            if db::is_inline(&reader, id)? {
+                return Ok(Locked::Inline(info));
+            }
             return Err(StorageError::Io(io::Error::new(
                 e.kind(),
                 format!("the data file of upload {id} is missing though bytes were recorded"),
@@ -97,7 +96,7 @@ fn lock_for_writing(
         Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
     }
     match db::load_active(&*inner.readers.get()?, id) {
-        Ok(info) => Ok((file, info)),
+        Ok(info) => Ok(Locked::File(file, info)),
         Err(e) => {
             if matches!(e, StorageError::Gone | StorageError::NotFound) {
                 // We may have just re-created the file of a removed upload.
@@ -106,6 +105,15 @@ fn lock_for_writing(
             Err(e)
         }
     }
+}
+
+/// What [`lock_for_writing`] found.
+enum Locked {
+    /// The data file, locked, and the record read under its lock.
+    File(File, UploadInfo),
+    /// The record of an upload whose bytes the database holds: it is complete, and has no
+    /// data file to lock.
+    Inline(UploadInfo),
 }
 
 /// Deletes the data file of an upload that is no longer live.
@@ -162,7 +170,10 @@ pub(crate) fn append(
 ) -> Result<UploadInfo, StorageError> {
     // One record read when the file lock is free; a stale offset is still answered at
     // once, without waiting for a writer that holds the lock.
-    let (file, current) = lock_for_writing(inner, id, offset == 0, Some(offset))?;
+    let (file, current) = match lock_for_writing(inner, id, offset == 0, Some(offset))? {
+        Locked::File(file, current) => (file, current),
+        Locked::Inline(current) => return append_to_complete(current, offset, rx),
+    };
     if current.offset != offset {
         return Err(StorageError::OffsetMismatch { actual: current.offset });
     }
@@ -177,6 +188,31 @@ pub(crate) fn append(
         file.set_len(offset)?;
     }
     write_and_commit(inner, &file, id, Base::Recorded(current), rx, options).1
+}
+
+/// An append to a complete upload whose bytes the database holds: the body can add nothing
+/// (the caller stops it at the upload's length), so only the offset is checked.
+fn append_to_complete(
+    current: UploadInfo,
+    offset: u64,
+    rx: &mut mpsc::Receiver<Piece>,
+) -> Result<UploadInfo, StorageError> {
+    if current.offset != offset {
+        return Err(StorageError::OffsetMismatch { actual: current.offset });
+    }
+    while let Some(piece) = rx.blocking_recv() {
+        match piece {
+            Piece::Chunk(chunk) if !chunk.is_empty() => {
+                return Err(StorageError::other(format!(
+                    "upload {} is complete at {offset} bytes; no more can be added",
+                    current.id
+                )));
+            }
+            Piece::Chunk(_) => {}
+            Piece::End { .. } => break,
+        }
+    }
+    Ok(current)
 }
 
 /// Creates the upload `upload` with the pieces from `rx` as its first bytes: writes them
@@ -512,7 +548,10 @@ pub(crate) fn concatenate(
         return Err(StorageError::AlreadyExists);
     }
     // A final holds no bytes before this, so creating its missing file loses nothing.
-    let (file, info) = lock_for_writing(inner, final_id, true, None)?;
+    // Created if missing, so never an upload kept in the database.
+    let Locked::File(file, info) = lock_for_writing(inner, final_id, true, None)? else {
+        return Err(StorageError::AlreadyExists);
+    };
     if info.offset > 0 {
         return Err(StorageError::AlreadyExists);
     }

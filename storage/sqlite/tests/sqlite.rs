@@ -629,14 +629,14 @@ fn the_database_is_in_wal_mode_with_a_schema_version() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     drop(storage);
 
     // A database from a newer version is refused rather than misread.
-    conn.pragma_update(None, "user_version", 3).unwrap();
+    conn.pragma_update(None, "user_version", 4).unwrap();
     drop(conn);
     let err = SqliteStorage::open(dir.path()).unwrap_err();
-    assert!(err.to_string().contains("schema version 3"), "{err}");
+    assert!(err.to_string().contains("schema version 4"), "{err}");
 }
 
 /// The schema of version 1, the first one (frozen here: the crate only keeps
@@ -730,7 +730,7 @@ async fn a_version_1_database_is_upgraded_with_every_record_kept() {
 
     let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let table: String =
         conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'uploads'", [], |row| row.get(0)).unwrap();
     assert!(table.contains("WITHOUT ROWID") && !table.contains(" IN ("), "{table}");
@@ -895,22 +895,35 @@ async fn a_long_creation_with_upload_is_recorded_at_its_first_checkpoint() {
 }
 
 /// A leftover data file without a record (a crash between writing and recording) does
-/// not stop a creation-with-upload of the same ID, and none of its bytes remain.
+/// not stop a creation-with-upload of the same ID, and none of its bytes remain: the file
+/// path overwrites it; an upload kept in the database ignores it, and the next open
+/// deletes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creation_with_upload_over_a_leftover_data_file() {
     // Both modes: small bodies in buffered mode take the writer thread's path (small.rs).
     for durability in [Durability::Sync, Durability::Buffered] {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::builder(dir.path()).durability(durability).open().unwrap();
-        let id = RandomIds.generate();
-        std::fs::write(data_file(dir.path(), &id), b"leftover bytes that were never recorded").unwrap();
-        let new = NewUpload::new(id.clone()).with_length(Some(5));
-        let outcome = storage
-            .create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new())
-            .await
-            .unwrap();
-        assert!(outcome.stored.unwrap().is_complete());
-        assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"fresh");
+        for inline_limit in [0, 64 << 10] {
+            let dir = tempfile::tempdir().unwrap();
+            let open =
+                || SqliteStorage::builder(dir.path()).durability(durability).inline_limit(inline_limit).open().unwrap();
+            let storage = open();
+            let id = RandomIds.generate();
+            std::fs::write(data_file(dir.path(), &id), b"leftover bytes that were never recorded").unwrap();
+            let new = NewUpload::new(id.clone()).with_length(Some(5));
+            let outcome = storage
+                .create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new())
+                .await
+                .unwrap();
+            assert!(outcome.stored.unwrap().is_complete());
+            assert_eq!(read(&storage, &id, 0..5).await, b"fresh");
+            if inline_limit == 0 {
+                assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"fresh");
+            }
+            drop(storage);
+            let storage = open();
+            assert_eq!(read(&storage, &id, 0..5).await, b"fresh");
+            assert_eq!(data_file(dir.path(), &id).exists(), inline_limit == 0, "limit {inline_limit}");
+        }
     }
 }
 
@@ -1023,32 +1036,45 @@ async fn a_shared_storage_reads_another_storages_changes_at_once() {
 
 /// A small creation-with-upload body (announced length) is read whole before the writer
 /// starts: many tiny chunks, and a body that breaks, land as they would through the channel.
+/// A whole body is kept in the database unless the inline limit is 0; a broken one always
+/// goes to a file (the upload goes on with appends).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_creation_with_upload_bodies_in_many_chunks_or_broken() {
     // Both modes: small bodies in buffered mode take the writer thread's path (small.rs).
     for durability in [Durability::Sync, Durability::Buffered] {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::builder(dir.path()).durability(durability).open().unwrap();
-        let items: Vec<Result<Bytes, BodyError>> = (0..100u8).map(|i| Ok(Bytes::from(vec![i; 10]))).collect();
-        let id = RandomIds.generate();
-        let new = NewUpload::new(id.clone()).with_length(Some(1000));
-        let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(1000));
-        let outcome = storage.create_with_upload(new, &mut body, AppendOptions::new()).await.unwrap();
-        assert!(outcome.stored.unwrap().is_complete());
-        let expected: Vec<u8> = (0..100u8).flat_map(|i| vec![i; 10]).collect();
-        assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), expected);
-
-        for atomic in [false, true] {
+        for inline_limit in [0, 64 << 10] {
+            let dir = tempfile::tempdir().unwrap();
+            let storage =
+                SqliteStorage::builder(dir.path()).durability(durability).inline_limit(inline_limit).open().unwrap();
+            let items: Vec<Result<Bytes, BodyError>> = (0..100u8).map(|i| Ok(Bytes::from(vec![i; 10]))).collect();
             let id = RandomIds.generate();
-            let new = NewUpload::new(id.clone()).with_length(Some(10));
-            let items = vec![Ok(Bytes::from_static(b"abc")), Err(BodyError::Broken("reset".into()))];
-            let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(10));
-            let outcome =
-                storage.create_with_upload(new, &mut body, AppendOptions::new().atomic(atomic)).await.unwrap();
-            let kept = if atomic { 0 } else { 3 };
-            assert_eq!(outcome.stored.unwrap().offset, kept, "atomic: {atomic}");
-            assert_eq!(storage.info(&id).await.unwrap().offset, kept);
-            assert_eq!(std::fs::metadata(data_file(dir.path(), &id)).unwrap().len(), kept);
+            let new = NewUpload::new(id.clone()).with_length(Some(1000));
+            let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(1000));
+            let outcome = storage.create_with_upload(new, &mut body, AppendOptions::new()).await.unwrap();
+            assert!(outcome.stored.unwrap().is_complete());
+            let expected: Vec<u8> = (0..100u8).flat_map(|i| vec![i; 10]).collect();
+            assert_eq!(read(&storage, &id, 0..1000).await, expected);
+            assert_eq!(read(&storage, &id, 995..2000).await, &expected[995..]);
+            match inline_limit {
+                0 => assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), expected),
+                _ => assert!(!data_file(dir.path(), &id).exists(), "kept in the database, not in a file"),
+            }
+
+            for atomic in [false, true] {
+                let id = RandomIds.generate();
+                let new = NewUpload::new(id.clone()).with_length(Some(10));
+                let items = vec![Ok(Bytes::from_static(b"abc")), Err(BodyError::Broken("reset".into()))];
+                let mut body = ChunkStream::new(futures_util::stream::iter(items), Some(10));
+                let outcome =
+                    storage.create_with_upload(new, &mut body, AppendOptions::new().atomic(atomic)).await.unwrap();
+                let kept = if atomic { 0 } else { 3 };
+                assert_eq!(outcome.stored.unwrap().offset, kept, "atomic: {atomic}");
+                assert_eq!(storage.info(&id).await.unwrap().offset, kept);
+                assert_eq!(std::fs::metadata(data_file(dir.path(), &id)).unwrap().len(), kept);
+                let rest: &'static [u8] = if atomic { b"abcdefghij" } else { b"defghij" };
+                assert_eq!(append(&storage, &id, kept, rest).await.offset, 10);
+                assert_eq!(read(&storage, &id, 0..10).await, b"abcdefghij");
+            }
         }
     }
 }
@@ -1075,23 +1101,35 @@ async fn creation_with_upload_on_a_tombstoned_id_leaves_no_file() {
 
 /// A creation-with-upload that finds a live record at offset 0 without its file (another
 /// creator between recording and making the file) is refused, and the file it made is
-/// left empty for that upload, whose appends then work as usual.
+/// left empty for that upload, whose appends then work as usual. Kept in the database, the
+/// refused creation makes no file at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creation_with_upload_on_a_live_id_leaves_the_file_empty_for_that_upload() {
     // Both modes: small bodies in buffered mode take the writer thread's path (small.rs).
     for durability in [Durability::Sync, Durability::Buffered] {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = SqliteStorage::builder(dir.path()).durability(durability).open().unwrap();
-        let id = new_upload(&storage, Some(3)).await;
-        std::fs::remove_file(data_file(dir.path(), &id)).unwrap();
-        let new = NewUpload::new(id.clone()).with_length(Some(5));
-        let refused =
-            storage.create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new()).await;
-        assert!(matches!(refused, Err(StorageError::AlreadyExists)));
-        assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"", "none of the refused bytes stay");
-        assert_eq!(storage.info(&id).await.unwrap().offset, 0);
-        assert_eq!(append(&storage, &id, 0, b"abc").await.offset, 3);
-        assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"abc");
+        for inline_limit in [0, 64 << 10] {
+            let dir = tempfile::tempdir().unwrap();
+            let storage =
+                SqliteStorage::builder(dir.path()).durability(durability).inline_limit(inline_limit).open().unwrap();
+            let id = new_upload(&storage, Some(3)).await;
+            std::fs::remove_file(data_file(dir.path(), &id)).unwrap();
+            let new = NewUpload::new(id.clone()).with_length(Some(5));
+            let refused = storage
+                .create_with_upload(new, &mut ChunkStream::from_bytes(&b"fresh"[..]), AppendOptions::new())
+                .await;
+            assert!(matches!(refused, Err(StorageError::AlreadyExists)));
+            match inline_limit {
+                0 => assert_eq!(
+                    std::fs::read(data_file(dir.path(), &id)).unwrap(),
+                    b"",
+                    "none of the refused bytes stay"
+                ),
+                _ => assert!(!data_file(dir.path(), &id).exists()),
+            }
+            assert_eq!(storage.info(&id).await.unwrap().offset, 0);
+            assert_eq!(append(&storage, &id, 0, b"abc").await.offset, 3);
+            assert_eq!(std::fs::read(data_file(dir.path(), &id)).unwrap(), b"abc");
+        }
     }
 }
 
@@ -1139,4 +1177,150 @@ async fn records_with_metadata_larger_than_a_database_page_are_kept_whole() {
         assert_eq!(info.metadata.get_str("filename"), Some(format!("file-{i}.bin").as_str()));
         assert_eq!(info.metadata.get("notes"), Some(&vec![b'a' + (i % 26) as u8; 12 * 1024][..]));
     }
+}
+
+/// Creates upload `id` of `length` (none: deferred) with `body` in one creation-with-upload.
+async fn create_whole(storage: &SqliteStorage, id: &UploadId, length: Option<u64>, body: &[u8]) -> UploadInfo {
+    let new = NewUpload::new(id.clone()).with_length(length);
+    let mut body = ChunkStream::new(
+        futures_util::stream::iter([Ok::<_, BodyError>(Bytes::copy_from_slice(body))]),
+        Some(body.len() as u64),
+    );
+    storage.create_with_upload(new, &mut body, AppendOptions::new()).await.unwrap().stored.unwrap()
+}
+
+/// The bytes the database holds for `id`, read from the file with a connection of its own.
+fn bytes_in_database(dir: &Path, id: &UploadId) -> Option<Vec<u8>> {
+    let conn = rusqlite::Connection::open(dir.join("uploads.db")).unwrap();
+    conn.query_row("SELECT bytes FROM inline_bytes WHERE id = ?1", [id.as_str()], |row| row.get(0)).ok()
+}
+
+/// A small upload that arrives whole with its creation is one row in the database and no
+/// file: it reads back whole and by ranges, takes zero-byte appends at its end and refuses
+/// others, survives reopening (recovery expects no file of it), and its removal deletes the
+/// bytes with it. In both durability modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_whole_upload_lives_in_the_database() {
+    for durability in [Durability::Sync, Durability::Buffered] {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || SqliteStorage::builder(dir.path()).durability(durability).inline_limit(64 << 10).open().unwrap();
+        let storage = open();
+        let body: Vec<u8> = (0..16 * 1024u64).map(pattern).collect();
+        let id = RandomIds.generate();
+        let stored = create_whole(&storage, &id, Some(body.len() as u64), &body).await;
+        assert!(stored.is_complete());
+        assert!(!data_file(dir.path(), &id).exists(), "no data file");
+        assert_eq!(bytes_in_database(dir.path(), &id).as_deref(), Some(&body[..]));
+        assert_eq!(read(&storage, &id, 0..u64::MAX).await, body);
+        assert_eq!(read(&storage, &id, 100..4196).await, &body[100..4196]);
+        assert_eq!(read(&storage, &id, 16 * 1024..u64::MAX).await, b"");
+
+        // Appends: nothing can be added; a stale offset is still told apart.
+        assert_eq!(append(&storage, &id, 16 * 1024, b"").await.offset, 16 * 1024);
+        let stale = storage.append(&id, 5, &mut ChunkStream::from_bytes(&b"x"[..]), AppendOptions::new()).await;
+        assert!(matches!(stale, Err(StorageError::OffsetMismatch { actual }) if actual == 16 * 1024), "{stale:?}");
+        let more = storage.append(&id, 16 * 1024, &mut ChunkStream::from_bytes(&b"x"[..]), AppendOptions::new()).await;
+        assert!(more.is_err(), "{more:?}");
+        assert_eq!(read(&storage, &id, 0..u64::MAX).await, body);
+
+        drop(storage);
+        let storage = open();
+        assert_eq!(storage.info(&id).await.unwrap().offset, 16 * 1024);
+        assert_eq!(read(&storage, &id, 0..u64::MAX).await, body);
+        assert!(!data_file(dir.path(), &id).exists(), "recovery makes no file for it");
+
+        storage.remove(&id, Removal::Terminated).await.unwrap();
+        assert_eq!(bytes_in_database(dir.path(), &id), None, "removal deletes the bytes");
+        assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
+        assert!(matches!(storage.read(&id, 0..10).await, Err(StorageError::Gone)));
+    }
+}
+
+/// Only plain uploads whose creation carries all their bytes, within the limit, are kept
+/// in the database; everything else gets a data file, and concatenation still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_that_are_not_small_and_whole_get_a_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).inline_limit(100).open().unwrap();
+    let in_database = |id: &UploadId| bytes_in_database(dir.path(), id).is_some();
+    let at_limit = RandomIds.generate();
+    create_whole(&storage, &at_limit, Some(100), &[1; 100]).await;
+    assert!(in_database(&at_limit) && !data_file(dir.path(), &at_limit).exists());
+
+    let over = RandomIds.generate();
+    create_whole(&storage, &over, Some(101), &[2; 101]).await;
+    let unfinished = RandomIds.generate();
+    assert_eq!(create_whole(&storage, &unfinished, Some(20), &[3; 10]).await.offset, 10);
+    let deferred = RandomIds.generate();
+    create_whole(&storage, &deferred, None, &[4; 10]).await;
+    for id in [&over, &unfinished, &deferred] {
+        assert!(!in_database(id) && data_file(dir.path(), id).exists(), "{id}");
+    }
+    assert_eq!(append(&storage, &unfinished, 10, &[3; 10]).await.offset, 20);
+    assert_eq!(read(&storage, &unfinished, 0..20).await, [3; 20]);
+
+    // Partial uploads keep files, so that the final is assembled by in-kernel copies.
+    let mut partials = Vec::new();
+    for byte in [5u8, 6] {
+        let id = RandomIds.generate();
+        let new = NewUpload::new(id.clone()).with_length(Some(3)).with_concat(Some(Concat::Partial));
+        let mut body = ChunkStream::from_bytes(Bytes::from(vec![byte; 3]));
+        let info = storage.create_with_upload(new, &mut body, AppendOptions::new()).await.unwrap().stored.unwrap();
+        assert!(!in_database(&id) && data_file(dir.path(), &id).exists());
+        partials.push(info);
+    }
+    let final_id = RandomIds.generate();
+    let ids = partials.iter().map(|p| p.id.clone()).collect();
+    storage
+        .create(NewUpload::new(final_id.clone()).with_length(Some(6)).with_concat(Some(Concat::Final(ids))))
+        .await
+        .unwrap();
+    assert_eq!(storage.concatenate(&final_id, &partials).await.unwrap().offset, 6);
+    assert_eq!(read(&storage, &final_id, 0..6).await, [5, 5, 5, 6, 6, 6]);
+
+    // A limit of 0 keeps nothing in the database.
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).inline_limit(0).open().unwrap();
+    let id = RandomIds.generate();
+    create_whole(&storage, &id, Some(5), b"hello").await;
+    assert!(bytes_in_database(dir.path(), &id).is_none() && data_file(dir.path(), &id).exists());
+}
+
+/// By default small uploads are kept in the database in sync mode, where that saves a data
+/// sync and a directory sync each, and in files in buffered mode, where files are cheaper.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_uploads_are_kept_in_the_database_by_default_only_in_sync_mode() {
+    for (durability, in_database) in [(Durability::Sync, true), (Durability::Buffered, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = SqliteStorage::builder(dir.path()).durability(durability).open().unwrap();
+        let id = RandomIds.generate();
+        create_whole(&storage, &id, Some(5), b"hello").await;
+        assert_eq!(bytes_in_database(dir.path(), &id).is_some(), in_database, "{durability:?}");
+        assert_eq!(data_file(dir.path(), &id).exists(), !in_database, "{durability:?}");
+        assert_eq!(read(&storage, &id, 0..5).await, b"hello");
+    }
+}
+
+/// A version 2 database (version 3 only adds the table of bytes kept in the database) is
+/// upgraded in place, its records kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_database_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).inline_limit(0).open().unwrap();
+    let id = new_upload(&storage, Some(3)).await;
+    append(&storage, &id, 0, b"abc").await;
+    drop(storage);
+    let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
+    conn.execute_batch("DROP TABLE inline_bytes; PRAGMA user_version = 2;").unwrap();
+    drop(conn);
+
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(read(&storage, &id, 0..3).await, b"abc");
+    let small = RandomIds.generate();
+    create_whole(&storage, &small, Some(2), b"hi").await;
+    assert_eq!(bytes_in_database(dir.path(), &small).as_deref(), Some(&b"hi"[..]));
+    drop(storage);
+    let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+    assert_eq!(version, 3);
 }
