@@ -189,7 +189,7 @@ pub struct ServeArgs {
     /// creation are kept in the database, not in a file of their own (one commit stores
     /// them, many at a time). At most 64KiB; 0 gives every upload a file. Default: 64KiB
     /// with --durability sync, 0 with buffered.
-    #[arg(long, value_parser = parse_inline_limit, value_name = "SIZE")]
+    #[arg(long, value_parser = parse_inline_limit, value_name = "SIZE", env = "TUS_INLINE_LIMIT")]
     pub inline_limit: Option<u64>,
 
     /// Do not let clients download complete uploads with GET.
