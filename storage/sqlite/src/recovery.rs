@@ -15,7 +15,8 @@ struct Report {
 }
 
 /// Truncates data files that are longer than their committed offset, deletes files with
-/// no live record (or whose upload the database holds), and re-creates the missing file of a live upload that holds no bytes.
+/// no live record (or whose upload the database holds), and re-creates the missing file of
+/// a live upload that holds no bytes.
 ///
 /// Files that a writer holds locked (another storage value or process on the same
 /// directory) are skipped: that writer truncates leftovers itself before it writes.
