@@ -535,13 +535,13 @@ mod tests {
     #[test]
     fn inline_limits_stay_within_what_is_read_ahead() {
         let serve = |limit: &str| match Cli::try_parse_from(["tus", "serve", "--inline-limit", limit]) {
-            Ok(Cli { command: Command::Serve(args) }) => Ok(args.inline_limit.unwrap_or(u64::MAX)),
+            Ok(Cli { command: Command::Serve(args) }) => Ok(args.inline_limit),
             Ok(_) => unreachable!("a serve command"),
             Err(e) => Err(e.to_string()),
         };
-        assert_eq!(serve("0"), Ok(0));
-        assert_eq!(serve("16KiB"), Ok(16 * 1024));
-        assert_eq!(serve("64KiB"), Ok(64 * 1024));
+        assert_eq!(serve("0"), Ok(Some(0)));
+        assert_eq!(serve("16KiB"), Ok(Some(16 * 1024)));
+        assert_eq!(serve("64KiB"), Ok(Some(64 * 1024)));
         let refused = serve("65KiB").unwrap_err();
         assert!(refused.contains("at most 65536 bytes"), "{refused}");
     }

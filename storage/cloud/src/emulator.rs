@@ -157,9 +157,7 @@ impl Emulator {
             }
         }
     }
-}
 
-impl Emulator {
     /// Whether the emulator has exited already and, if so, how, with its last output.
     fn exit_report(&mut self) -> Option<String> {
         let status = self.child.as_mut()?.try_wait().ok()??;

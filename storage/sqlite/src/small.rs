@@ -48,24 +48,32 @@ pub(crate) async fn create(
 ) -> Created {
     let id = upload.id.clone();
     let (reply, answer) = oneshot::channel();
-    let in_database = fits_in_database(&upload, &pieces, inner.inline_limit);
-    let mut job = SmallCreation {
-        path: inner.data_path(&id),
-        upload,
-        pieces,
-        atomic: options.atomic,
-        in_database,
-        reply,
-        written: None,
-    };
-    match inner.durability {
+    if fits_in_database(&upload, &pieces, inner.inline_limit) {
         // No file: the writer's commit is the only write, and makes the bytes durable.
-        _ if in_database => queue(inner, job),
-        Durability::Buffered => queue(inner, job),
+        queue(inner, Box::new(DatabaseCreation { upload, pieces, reply }));
+    } else {
+        let job =
+            SmallCreation { path: inner.data_path(&id), upload, pieces, atomic: options.atomic, reply, written: None };
+        write_file(inner, job);
+    }
+    let created = answer
+        .await
+        .unwrap_or_else(|_| Created::Done(Err(StorageError::other("the upload database writer stopped mid-change"))));
+    // A caller dropped before this point leaves nothing stale: the insert of a new record
+    // changes no record that a HEAD could have cached (only live records are).
+    inner.cache.invalidate(&id);
+    created
+}
+
+/// Starts the file path of `job`: the writer thread writes the file (buffered), or a
+/// blocking-pool thread writes and syncs it, then hands the record to the writer (sync).
+fn write_file(inner: &Arc<Inner>, mut job: SmallCreation) {
+    match inner.durability {
+        Durability::Buffered => queue(inner, Box::new(job)),
         Durability::Sync => {
             let inner = Arc::clone(inner);
             // Not awaited: the answer comes from the writer. A panic or a stopped runtime drops
-            // the job and its reply, which the answer below reports.
+            // the job and its reply, which `create`'s wait for the answer reports.
             drop(tokio::task::spawn_blocking(move || {
                 // The writer holds its next commit back for this record while the file syncs.
                 let coming = inner.writer.announce();
@@ -83,32 +91,29 @@ pub(crate) async fn create(
             }));
         }
     }
-    let created = answer
-        .await
-        .unwrap_or_else(|_| Created::Done(Err(StorageError::other("the upload database writer stopped mid-change"))));
-    // A caller dropped before this point leaves nothing stale: the insert of a new record
-    // changes no record that a HEAD could have cached (only live records are).
-    inner.cache.invalidate(&id);
-    created
 }
 
 /// Whether the upload is kept in the database: a plain upload (no concatenation) whose
 /// whole body, `limit` bytes at most and not cut short, is exactly its length.
 fn fits_in_database(upload: &NewUpload, pieces: &[Piece], limit: u64) -> bool {
-    let mut len = 0u64;
-    for piece in pieces {
-        match piece {
-            Piece::Chunk(chunk) => len += chunk.len() as u64,
-            Piece::End { failed: true } => return false,
-            Piece::End { failed: false } => {}
-        }
+    if pieces.iter().any(|piece| matches!(piece, Piece::End { failed: true })) {
+        return false;
     }
+    let len: u64 = chunks(pieces).map(|chunk| chunk.len() as u64).sum();
     upload.concat.is_none() && len > 0 && len <= limit && upload.length == Some(len)
 }
 
+/// The bytes of `pieces`, chunk by chunk.
+fn chunks(pieces: &[Piece]) -> impl Iterator<Item = &[u8]> {
+    pieces.iter().filter_map(|piece| match piece {
+        Piece::Chunk(chunk) => Some(&chunk[..]),
+        Piece::End { .. } => None,
+    })
+}
+
 /// Hands `job` to the writer thread, or refuses it at once when that thread has stopped.
-fn queue(inner: &Inner, job: SmallCreation) {
-    if let Err(job) = inner.writer.submit(Box::new(job)) {
+fn queue(inner: &Inner, job: Box<dyn Job>) {
+    if let Err(job) = inner.writer.submit(job) {
         job.refuse(&BatchError::Stopped);
     }
 }
@@ -134,8 +139,6 @@ struct SmallCreation {
     upload: NewUpload,
     pieces: Vec<Piece>,
     atomic: bool,
-    /// Kept in the database, without a data file (see [`fits_in_database`]).
-    in_database: bool,
     reply: oneshot::Sender<Created>,
     /// The file (locked) and the offset to record, when it was written and synced before
     /// the job was queued.
@@ -158,42 +161,6 @@ enum Outcome {
 }
 
 impl SmallCreation {
-    /// Inserts the record and the bytes together (a savepoint: both or neither).
-    fn record_in_database(self, conn: &Connection) -> Pending {
-        let SmallCreation { upload, pieces, reply, .. } = self;
-        let mut chunks = pieces.iter().filter_map(|piece| match piece {
-            Piece::Chunk(chunk) => Some(chunk),
-            Piece::End { .. } => None,
-        });
-        // One chunk (the usual case for a small body) is bound as it is, without a copy.
-        let joined: Vec<u8>;
-        let bytes: &[u8] = match (chunks.next(), chunks.next()) {
-            (Some(only), None) => only,
-            _ => {
-                joined = pieces
-                    .iter()
-                    .flat_map(|piece| match piece {
-                        Piece::Chunk(chunk) => &chunk[..],
-                        Piece::End { .. } => &[],
-                    })
-                    .copied()
-                    .collect();
-                &joined
-            }
-        };
-        let end = bytes.len() as u64;
-        let recorded = in_savepoint(conn, |conn| {
-            let info = db::insert(conn, &upload, end)?;
-            db::insert_inline(conn, &upload.id, bytes)?;
-            Ok(info)
-        });
-        let outcome = match recorded {
-            Ok(info) => Outcome::RecordedWithBytes(info),
-            Err(e) => Outcome::Final(Created::Done(Err(e))),
-        };
-        Pending { reply, outcome }
-    }
-
     /// Writes the file; returns it (locked) and the offset to record.
     fn write(&mut self) -> Written {
         let file = match files::create_new(&self.path) {
@@ -250,6 +217,44 @@ impl SmallCreation {
     }
 }
 
+/// A small upload kept in the database: its record and its bytes, inserted together.
+struct DatabaseCreation {
+    upload: NewUpload,
+    pieces: Vec<Piece>,
+    reply: oneshot::Sender<Created>,
+}
+
+impl Job for DatabaseCreation {
+    /// Inserts the record and the bytes in one savepoint: both or neither.
+    fn run(self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
+        let DatabaseCreation { upload, pieces, reply } = *self;
+        let mut each = chunks(&pieces);
+        // One chunk (the usual case for a small body) is bound as it is, without a copy.
+        let joined: Vec<u8>;
+        let bytes = match (each.next(), each.next()) {
+            (Some(only), None) => only,
+            _ => {
+                joined = chunks(&pieces).collect::<Vec<_>>().concat();
+                &joined[..]
+            }
+        };
+        let recorded = in_savepoint(conn, |conn| {
+            let info = db::insert(conn, &upload, bytes.len() as u64)?;
+            db::insert_inline(conn, &upload.id, bytes)?;
+            Ok(info)
+        });
+        let outcome = match recorded {
+            Ok(info) => Outcome::RecordedWithBytes(info),
+            Err(e) => Outcome::Final(Created::Done(Err(e))),
+        };
+        Box::new(Pending { reply, outcome })
+    }
+
+    fn refuse(self: Box<Self>, why: &BatchError) {
+        let _ = self.reply.send(Created::Done(Err(batch_failed(why))));
+    }
+}
+
 /// Inserts the record of `upload` with `offset` bytes: one statement, unless the upload is
 /// a final one that names its parts too.
 fn record(conn: &Connection, upload: &NewUpload, offset: u64) -> Result<UploadInfo, StorageError> {
@@ -266,9 +271,6 @@ impl Job for SmallCreation {
     }
 
     fn run(mut self: Box<Self>, conn: &Connection) -> Box<dyn Answer> {
-        if self.in_database {
-            return Box::new(self.record_in_database(conn));
-        }
         let written = match self.written.take() {
             Some(written) => Ok(Some(written)),
             None => self.write(),
