@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{MIB, StreamingPatch, TusServer, sha256, test_data};
+use bytes::Bytes;
+use common::{MIB, StreamingPatch, TusServer, eventually, request, sha256, test_data};
+use http::Method;
 use std::time::Duration;
 
 async fn crash_mid_patch(durability: &str, seed: u64) {
@@ -86,4 +88,51 @@ async fn repeated_crashes_converge() {
     let rest = server.patch(&path, offset, data[offset as usize..].to_vec()).await;
     assert_eq!(rest.status, 204, "{rest:?}");
     assert_eq!(sha256(&server.download(&path).await), sha256(&data));
+}
+
+/// Small uploads that came whole with their creation live in the database, without a data
+/// file. After kill -9 and a restart, recovery leaves them alone: it neither takes their
+/// missing files for lost bytes nor makes files for them, and they download intact beside a
+/// file-backed upload.
+#[tokio::test]
+async fn small_uploads_kept_in_the_database_need_no_recovery_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TusServer::start(dir.path(), &[]);
+    let mut uploads = Vec::new();
+    for seed in 0..3 {
+        let data = test_data(1000 + 7 * seed, 40 + seed as u64);
+        let length = data.len().to_string();
+        let headers = [
+            ("Tus-Resumable", "1.0.0"),
+            ("Upload-Length", length.as_str()),
+            ("Content-Type", "application/offset+octet-stream"),
+        ];
+        let created = request(server.addr, Method::POST, &server.base_path, &headers[..], Bytes::from(data.clone()))
+            .await
+            .expect("POST");
+        assert_eq!(created.status, 201, "{created:?}");
+        assert_eq!(created.header("upload-offset"), Some(length.as_str()), "the POST did not take the whole upload");
+        uploads.push((server.path_of(created.header("location").expect("Location")), data));
+    }
+    let in_files = std::fs::read_dir(dir.path().join("data")).unwrap().count();
+    assert_eq!(in_files, 0, "small whole uploads got data files");
+    // One upload with a data file, for contrast.
+    let big = test_data(MIB + 1, 43);
+    let path = server.create(big.len() as u64).await;
+    assert_eq!(server.patch(&path, 0, big.clone()).await.status, 204);
+    uploads.push((path, big));
+
+    server.kill9();
+    let server = TusServer::start(dir.path(), &[]);
+    for (path, data) in &uploads {
+        assert_eq!(server.offset(path).await, data.len() as u64, "{path}");
+        assert_eq!(sha256(&server.download(path).await), sha256(data), "{path}");
+    }
+    // Recovery runs before the server starts serving; its report would come before this line.
+    let started = eventually(Duration::from_secs(10), async || server.stderr().contains("tus server started")).await;
+    let log = server.stderr();
+    assert!(started, "no start line in the log:\n{log}");
+    assert!(!log.contains("lost"), "recovery reported lost bytes:\n{log}");
+    assert!(!log.contains("recovered the upload directory"), "recovery changed something:\n{log}");
+    assert_eq!(std::fs::read_dir(dir.path().join("data")).unwrap().count(), 1, "recovery made or removed files");
 }

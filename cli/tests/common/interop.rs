@@ -2,12 +2,20 @@
 //! example apps run) against a `tus serve` child process.
 
 use super::TusServer;
+use std::path::Path;
 use tus_example_harness::interop::{Endpoint, InteropServer};
 
 /// A `tus serve` with its storage in a temporary directory (removed after the server).
 pub struct Served {
     server: TusServer,
-    _storage: tempfile::TempDir,
+    storage: tempfile::TempDir,
+}
+
+impl Served {
+    /// The server's `--dir`: its database and data files.
+    pub fn storage_dir(&self) -> &Path {
+        self.storage.path()
+    }
 }
 
 impl InteropServer for Served {
@@ -20,5 +28,5 @@ impl InteropServer for Served {
 pub async fn serve() -> Served {
     let storage = tempfile::tempdir().expect("a temporary storage directory");
     let server = TusServer::start(storage.path(), &[]);
-    Served { server, _storage: storage }
+    Served { server, storage }
 }

@@ -356,6 +356,15 @@ pub mod js {
         assert_stored(endpoint, &result.url, &file).await;
     }
 
+    /// A small file (16 KiB + 1) whose data rides on the creation POST: the whole upload in
+    /// one request, which the SQLite storage keeps in its database rather than in a file.
+    /// Returns the upload URL.
+    pub async fn small_creation_with_upload(endpoint: &Endpoint) -> String {
+        let (file, result) = run(Driver::Js, "creation-with-upload", endpoint, 16 * KIB + 1, 23).await;
+        assert_stored(endpoint, &result.url, &file).await;
+        result.url
+    }
+
     /// The data rides on the creation POST.
     pub async fn creation_with_upload(endpoint: &Endpoint) {
         let (file, result) = run(Driver::Js, "creation-with-upload", endpoint, 200 * KIB, 18).await;
@@ -493,6 +502,7 @@ macro_rules! interop_tests {
             connection_cut_mid_patch_then_resume_from_upload_url,
             parallel_uploads_4,
             deferred_length_from_a_stream,
+            small_creation_with_upload,
             creation_with_upload,
             override_patch_method,
             terminate_by_abort_true,
