@@ -23,7 +23,11 @@ async fn a_small_creation_with_upload_is_kept_in_the_database() {
     )
     .expect("the server's database opens");
     let stored: i64 = db
-        .query_row("SELECT length(bytes) FROM inline_bytes WHERE id = ?1", [id], |row| row.get(0))
+        .query_row(
+            "SELECT length(bytes) FROM inline_bytes JOIN uploads USING (bytes_id) WHERE uploads.id = ?1",
+            [id],
+            |row| row.get(0),
+        )
         .expect("the upload's bytes are in the database");
     assert_eq!(stored, 16 * 1024 + 1);
 }

@@ -13,7 +13,7 @@ use tus_core::{Concat, Metadata, NewUpload, Removal, StorageError, UploadId, Upl
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema version this code writes, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// The `CREATE TABLE` of upload records under the name `$table` (the upgrade from version
 /// 1 builds the new table beside the old one). Version 2 made it `WITHOUT ROWID` (a record
@@ -33,7 +33,8 @@ macro_rules! create_uploads {
     concat     TEXT CHECK (concat = 'partial' OR concat = 'final'),
     created_at INTEGER NOT NULL,
     expires_at INTEGER,
-    state      TEXT NOT NULL CHECK (state = 'active' OR state = 'terminated' OR state = 'expired')
+    state      TEXT NOT NULL CHECK (state = 'active' OR state = 'terminated' OR state = 'expired'),
+    bytes_id   INTEGER
 ) STRICT, WITHOUT ROWID;
 "#
         )
@@ -58,16 +59,41 @@ CREATE INDEX concat_parts_partial ON concat_parts (partial_id);
 "#
 );
 
-/// The bytes of uploads kept in the database instead of a data file (version 3): small
-/// uploads that arrived whole (see [`SqliteStorageBuilder::inline_limit`]). A rowid table,
-/// as SQLite advises for rows of several pages.
+/// The bytes of uploads kept in the database instead of a data file: small uploads that
+/// arrived whole (see [`SqliteStorageBuilder::inline_limit`]). The record's `bytes_id`
+/// names the row; it is NULL for an upload whose bytes are in a data file.
+///
+/// Version 3 keyed this table by upload ID. Version 4 keys it by an integer in insertion
+/// order that the record holds: the bytes of a commit's uploads then fill the same last
+/// pages of the table, and the random IDs no longer need an index of their own, whose
+/// scattered pages each commit wrote to the WAL once per upload (a fifth of the WAL bytes
+/// of a 16 KiB upload; the commits of small uploads wrote 8–12% more uploads per second
+/// without it, measured on the writer's SQL alone).
 ///
 /// [`SqliteStorageBuilder::inline_limit`]: crate::SqliteStorageBuilder::inline_limit
 const CREATE_INLINE_BYTES: &str = r#"
 CREATE TABLE inline_bytes (
-    id    TEXT PRIMARY KEY NOT NULL REFERENCES uploads (id),
-    bytes BLOB NOT NULL
+    bytes_id INTEGER PRIMARY KEY,
+    bytes    BLOB NOT NULL
 ) STRICT;
+"#;
+
+/// Version 2 had neither the table of bytes nor the column naming them.
+const UPGRADE_FROM_V2: &str = "ALTER TABLE uploads ADD COLUMN bytes_id INTEGER;";
+
+/// From version 3, whose table of bytes was keyed by upload ID: the rows move to the new
+/// table under the numbers SQLite gave them, and each record names its row.
+const UPGRADE_FROM_V3: &str = r#"
+ALTER TABLE uploads ADD COLUMN bytes_id INTEGER;
+ALTER TABLE inline_bytes RENAME TO inline_bytes_v3;
+CREATE TABLE inline_bytes (
+    bytes_id INTEGER PRIMARY KEY,
+    bytes    BLOB NOT NULL
+) STRICT;
+INSERT INTO inline_bytes (bytes_id, bytes) SELECT rowid, bytes FROM inline_bytes_v3;
+UPDATE uploads SET bytes_id = (SELECT rowid FROM inline_bytes_v3 WHERE inline_bytes_v3.id = uploads.id)
+WHERE id IN (SELECT id FROM inline_bytes_v3);
+DROP TABLE inline_bytes_v3;
 "#;
 
 /// From version 1 (a rowid table with `IN` checks; `concat_parts` is unchanged): SQLite's
@@ -77,7 +103,8 @@ CREATE TABLE inline_bytes (
 const UPGRADE_FROM_V1: &str = concat!(
     create_uploads!("uploads_v2"),
     r#"
-INSERT INTO uploads_v2 SELECT id, "offset", length, metadata, concat, created_at, expires_at, state FROM uploads;
+INSERT INTO uploads_v2 (id, "offset", length, metadata, concat, created_at, expires_at, state)
+SELECT id, "offset", length, metadata, concat, created_at, expires_at, state FROM uploads;
 DROP TABLE uploads;
 ALTER TABLE uploads_v2 RENAME TO uploads;
 "#
@@ -184,6 +211,17 @@ fn wait_for_other_writer() -> impl FnMut(i32) -> bool + Send + 'static {
     }
 }
 
+/// The WAL size, in pages, at which a commit of the writer copies the WAL back into the
+/// database file (SQLite's default is 1000, 4 MiB).
+///
+/// Each such checkpoint writes and syncs the database file, and the commit that runs it
+/// waits for it. Under many small uploads kept in the database, checkpoints every 1000
+/// pages cost more than the commits themselves: the bench's 16 KiB uploads went from about
+/// 8000 to about 11000 per second with 4000 pages, for checkpoints of about 30 ms instead
+/// of 15 (p99 26–39 ms instead of 17–19). Larger sizes gained little more and stalled the
+/// writer for 100 ms. The WAL file stays at most about this size (16 MiB) plus a commit.
+const WAL_CHECKPOINT_PAGES: i64 = 4000;
+
 /// Opens one connection with the settings every connection shares.
 fn connect(path: &Path, durability: Durability) -> Result<Connection, StorageError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -220,6 +258,7 @@ pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
     conn.pragma_update(None, "foreign_keys", false).map_err(db_err)?;
     migrate(&mut conn)?;
     conn.pragma_update(None, "foreign_keys", true).map_err(db_err)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES).map_err(db_err)?;
     Ok(conn)
 }
 
@@ -244,8 +283,8 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
             }
             tx.execute_batch(CREATE_EXPIRY_INDEX).map_err(db_err)?;
         }
-        // Version 3 only adds a table.
-        2 => {}
+        2 => tx.execute_batch(UPGRADE_FROM_V2).map_err(db_err)?,
+        3 => tx.execute_batch(UPGRADE_FROM_V3).map_err(db_err)?,
         SCHEMA_VERSION => return Ok(()),
         newer => {
             return Err(StorageError::other(format!(
@@ -253,7 +292,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
             )));
         }
     }
-    tx.execute_batch(CREATE_INLINE_BYTES).map_err(db_err)?;
+    if version < 3 {
+        tx.execute_batch(CREATE_INLINE_BYTES).map_err(db_err)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(db_err)?;
     tx.commit().map_err(db_err)
 }
@@ -438,6 +479,29 @@ pub(crate) fn load_active(conn: &Connection, id: &UploadId) -> Result<UploadInfo
 
 /// Inserts a new record (and the parts of a final) at `offset` bytes. Returns the stored state.
 pub(crate) fn insert(conn: &Connection, upload: &NewUpload, offset: u64) -> Result<UploadInfo, StorageError> {
+    insert_record(conn, upload, offset, None)
+}
+
+/// Inserts a complete upload whose bytes the database keeps: the bytes, then the record
+/// naming them. The caller runs this in a savepoint, so that neither stays without the other.
+pub(crate) fn insert_with_bytes(
+    conn: &Connection,
+    upload: &NewUpload,
+    bytes: &[u8],
+) -> Result<UploadInfo, StorageError> {
+    conn.prepare_cached("INSERT INTO inline_bytes (bytes) VALUES (?1)")
+        .and_then(|mut stmt| stmt.execute([bytes]))
+        .map_err(db_err)?;
+    insert_record(conn, upload, bytes.len() as u64, Some(conn.last_insert_rowid()))
+}
+
+/// [`insert`], with the row of `inline_bytes` that holds the bytes, if any.
+fn insert_record(
+    conn: &Connection,
+    upload: &NewUpload,
+    offset: u64,
+    bytes_id: Option<i64>,
+) -> Result<UploadInfo, StorageError> {
     let mut info = UploadInfo::from_new(upload);
     info.offset = offset;
     // Hand back exactly what `info` will read later.
@@ -456,7 +520,7 @@ pub(crate) fn insert(conn: &Connection, upload: &NewUpload, offset: u64) -> Resu
         .prepare_cached(concat!(
             "INSERT INTO uploads (",
             columns!(),
-            ") VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active') ON CONFLICT (id) DO NOTHING"
+            ", bytes_id) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active', ?8) ON CONFLICT (id) DO NOTHING"
         ))
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -467,6 +531,7 @@ pub(crate) fn insert(conn: &Connection, upload: &NewUpload, offset: u64) -> Resu
                 to_millis(info.created_at),
                 info.expires_at.map(to_millis),
                 offset,
+                bytes_id,
             ])
         })
         .map_err(db_err)?;
@@ -570,8 +635,15 @@ pub(crate) fn tombstone(conn: &Connection, id: &UploadId, why: Removal) -> Resul
         // `Removal` is non-exhaustive; whatever else comes is a termination.
         _ => State::Terminated,
     };
+    // A removed upload's bytes go with it, as its data file does. Only a live upload's:
+    // when the update below changes nothing, this deleted nothing either.
+    conn.prepare_cached(
+        "DELETE FROM inline_bytes WHERE bytes_id = (SELECT bytes_id FROM uploads WHERE id = ?1 AND state = 'active')",
+    )
+    .and_then(|mut stmt| stmt.execute([id.as_str()]))
+    .map_err(db_err)?;
     let changed = conn
-        .prepare_cached("UPDATE uploads SET state = ?2 WHERE id = ?1 AND state = 'active'")
+        .prepare_cached("UPDATE uploads SET state = ?2, bytes_id = NULL WHERE id = ?1 AND state = 'active'")
         .and_then(|mut stmt| stmt.execute(params![id.as_str(), state.as_str()]))
         .map_err(db_err)?;
     if changed == 0 {
@@ -580,24 +652,14 @@ pub(crate) fn tombstone(conn: &Connection, id: &UploadId, why: Removal) -> Resul
             None => StorageError::NotFound,
         });
     }
-    // A removed upload's bytes go with it, as its data file does.
-    conn.prepare_cached("DELETE FROM inline_bytes WHERE id = ?1")
-        .and_then(|mut stmt| stmt.execute([id.as_str()]))
-        .map_err(db_err)?;
-    Ok(())
-}
-
-/// Stores the bytes of upload `id` in the database (its record is inserted first).
-pub(crate) fn insert_inline(conn: &Connection, id: &UploadId, bytes: &[u8]) -> Result<(), StorageError> {
-    conn.prepare_cached("INSERT INTO inline_bytes (id, bytes) VALUES (?1, ?2)")
-        .and_then(|mut stmt| stmt.execute(params![id.as_str(), bytes]))
-        .map_err(db_err)?;
     Ok(())
 }
 
 /// The bytes of upload `id` when the database holds them, `None` when its data file does.
 pub(crate) fn inline_bytes(conn: &Connection, id: &UploadId) -> Result<Option<Vec<u8>>, StorageError> {
-    let mut stmt = conn.prepare_cached("SELECT bytes FROM inline_bytes WHERE id = ?1").map_err(db_err)?;
+    let mut stmt = conn
+        .prepare_cached("SELECT bytes FROM inline_bytes WHERE bytes_id = (SELECT bytes_id FROM uploads WHERE id = ?1)")
+        .map_err(db_err)?;
     let mut rows = stmt.query([id.as_str()]).map_err(db_err)?;
     match rows.next().map_err(db_err)? {
         Some(row) => Ok(Some(row.get(0).map_err(db_err)?)),
@@ -607,7 +669,8 @@ pub(crate) fn inline_bytes(conn: &Connection, id: &UploadId) -> Result<Option<Ve
 
 /// Whether the database holds the bytes of upload `id` (no data file is expected).
 pub(crate) fn is_inline(conn: &Connection, id: &UploadId) -> Result<bool, StorageError> {
-    let mut stmt = conn.prepare_cached("SELECT 1 FROM inline_bytes WHERE id = ?1").map_err(db_err)?;
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM uploads WHERE id = ?1 AND bytes_id IS NOT NULL").map_err(db_err)?;
     stmt.exists([id.as_str()]).map_err(db_err)
 }
 
@@ -656,7 +719,7 @@ pub(crate) fn active_offsets(conn: &Connection) -> Result<Vec<(String, u64)>, St
     let mut stmt = conn
         .prepare(
             r#"SELECT id, "offset" FROM uploads
-               WHERE state = 'active' AND id NOT IN (SELECT id FROM inline_bytes)"#,
+               WHERE state = 'active' AND bytes_id IS NULL"#,
         )
         .map_err(db_err)?;
     let mut rows = stmt.query([]).map_err(db_err)?;
@@ -670,6 +733,14 @@ pub(crate) fn active_offsets(conn: &Connection) -> Result<Vec<(String, u64)>, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_writer_checkpoints_the_wal_at_its_own_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = open_writer(&dir.path().join("t.db"), Durability::Sync).unwrap();
+        let pages: i64 = writer.pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0)).unwrap();
+        assert_eq!(pages, WAL_CHECKPOINT_PAGES);
+    }
 
     #[test]
     fn a_busy_pool_hands_over_a_returned_connection_and_opens_an_extra_one_only_after_waiting() {

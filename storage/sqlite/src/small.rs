@@ -238,11 +238,7 @@ impl Job for DatabaseCreation {
                 &joined[..]
             }
         };
-        let recorded = in_savepoint(conn, |conn| {
-            let info = db::insert(conn, &upload, bytes.len() as u64)?;
-            db::insert_inline(conn, &upload.id, bytes)?;
-            Ok(info)
-        });
+        let recorded = in_savepoint(conn, |conn| db::insert_with_bytes(conn, &upload, bytes));
         let outcome = match recorded {
             Ok(info) => Outcome::RecordedWithBytes(info),
             Err(e) => Outcome::Final(Created::Done(Err(e))),

@@ -629,14 +629,14 @@ fn the_database_is_in_wal_mode_with_a_schema_version() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     drop(storage);
 
     // A database from a newer version is refused rather than misread.
-    conn.pragma_update(None, "user_version", 4).unwrap();
+    conn.pragma_update(None, "user_version", 5).unwrap();
     drop(conn);
     let err = SqliteStorage::open(dir.path()).unwrap_err();
-    assert!(err.to_string().contains("schema version 4"), "{err}");
+    assert!(err.to_string().contains("schema version 5"), "{err}");
 }
 
 /// The schema of version 1, the first one (frozen here: the crate only keeps
@@ -730,7 +730,7 @@ async fn a_version_1_database_is_upgraded_with_every_record_kept() {
 
     let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let table: String =
         conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'uploads'", [], |row| row.get(0)).unwrap();
     assert!(table.contains("WITHOUT ROWID") && !table.contains(" IN ("), "{table}");
@@ -1192,7 +1192,18 @@ async fn create_whole(storage: &SqliteStorage, id: &UploadId, length: Option<u64
 /// The bytes the database holds for `id`, read from the file with a connection of its own.
 fn bytes_in_database(dir: &Path, id: &UploadId) -> Option<Vec<u8>> {
     let conn = rusqlite::Connection::open(dir.join("uploads.db")).unwrap();
-    conn.query_row("SELECT bytes FROM inline_bytes WHERE id = ?1", [id.as_str()], |row| row.get(0)).ok()
+    conn.query_row(
+        "SELECT bytes FROM inline_bytes JOIN uploads USING (bytes_id) WHERE uploads.id = ?1",
+        [id.as_str()],
+        |row| row.get(0),
+    )
+    .ok()
+}
+
+/// How many uploads' bytes the database holds, whichever record names them.
+fn rows_of_bytes(dir: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join("uploads.db")).unwrap();
+    conn.query_row("SELECT count(*) FROM inline_bytes", [], |row| row.get(0)).unwrap()
 }
 
 /// A small upload that arrives whole with its creation is one row in the database and no
@@ -1229,8 +1240,10 @@ async fn a_small_whole_upload_lives_in_the_database() {
         assert_eq!(read(&storage, &id, 0..u64::MAX).await, body);
         assert!(!data_file(dir.path(), &id).exists(), "recovery makes no file for it");
 
+        assert_eq!(rows_of_bytes(dir.path()), 1);
         storage.remove(&id, Removal::Terminated).await.unwrap();
         assert_eq!(bytes_in_database(dir.path(), &id), None, "removal deletes the bytes");
+        assert_eq!(rows_of_bytes(dir.path()), 0, "removal deletes the bytes");
         assert!(matches!(storage.info(&id).await, Err(StorageError::Gone)));
         assert!(matches!(storage.read(&id, 0..10).await, Err(StorageError::Gone)));
     }
@@ -1301,8 +1314,8 @@ async fn small_uploads_are_kept_in_the_database_by_default_only_in_sync_mode() {
     }
 }
 
-/// A version 2 database (version 3 only adds the table of bytes kept in the database) is
-/// upgraded in place, its records kept.
+/// A version 2 database (without the table of bytes kept in the database, or the column
+/// naming them) is upgraded in place, its records kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_2_database_is_upgraded() {
     let dir = tempfile::tempdir().unwrap();
@@ -1311,7 +1324,8 @@ async fn a_version_2_database_is_upgraded() {
     append(&storage, &id, 0, b"abc").await;
     drop(storage);
     let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
-    conn.execute_batch("DROP TABLE inline_bytes; PRAGMA user_version = 2;").unwrap();
+    conn.execute_batch("DROP TABLE inline_bytes; ALTER TABLE uploads DROP COLUMN bytes_id; PRAGMA user_version = 2;")
+        .unwrap();
     drop(conn);
 
     let storage = SqliteStorage::open(dir.path()).unwrap();
@@ -1322,5 +1336,67 @@ async fn a_version_2_database_is_upgraded() {
     drop(storage);
     let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
+}
+
+/// A version 3 database, whose table of bytes was keyed by upload ID, is upgraded in place:
+/// every upload it held still reads back whole from the database (no data file appears),
+/// a file-backed upload beside them is untouched, and removal still deletes the bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_database_is_upgraded_with_the_bytes_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::builder(dir.path()).inline_limit(64 << 10).open().unwrap();
+    let in_file = new_upload(&storage, Some(3)).await;
+    append(&storage, &in_file, 0, b"abc").await;
+    let mut held = Vec::new();
+    for n in 0..4u64 {
+        let body: Vec<u8> = (0..1000 + n).map(|i| pattern(i * 7 + n)).collect();
+        let id = RandomIds.generate();
+        create_whole(&storage, &id, Some(body.len() as u64), &body).await;
+        held.push((id, body));
+    }
+    drop(storage);
+    // Back to version 3's layout (frozen here), the rows numbered in reverse, so that the
+    // upgrade must follow the IDs rather than the numbers.
+    let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
+    conn.execute_batch(
+        r#"
+CREATE TABLE inline_bytes_v3 (
+    id    TEXT PRIMARY KEY NOT NULL REFERENCES uploads (id),
+    bytes BLOB NOT NULL
+) STRICT;
+INSERT INTO inline_bytes_v3 (id, bytes)
+SELECT uploads.id, inline_bytes.bytes FROM inline_bytes JOIN uploads USING (bytes_id) ORDER BY bytes_id DESC;
+DROP TABLE inline_bytes;
+ALTER TABLE inline_bytes_v3 RENAME TO inline_bytes;
+ALTER TABLE uploads DROP COLUMN bytes_id;
+PRAGMA user_version = 3;
+"#,
+    )
+    .unwrap();
+    drop(conn);
+
+    let storage = SqliteStorage::open(dir.path()).unwrap();
+    assert_eq!(read(&storage, &in_file, 0..3).await, b"abc");
+    for (id, body) in &held {
+        assert_eq!(&read(&storage, id, 0..u64::MAX).await, body, "{id}");
+        assert_eq!(bytes_in_database(dir.path(), id).as_ref(), Some(body), "{id}");
+        assert!(!data_file(dir.path(), id).exists(), "{id}");
+    }
+    assert_eq!(rows_of_bytes(dir.path()), 4);
+    storage.remove(&held[0].0, Removal::Terminated).await.unwrap();
+    assert_eq!(rows_of_bytes(dir.path()), 3, "removal deletes the bytes");
+    assert_eq!(&read(&storage, &held[1].0, 0..u64::MAX).await, &held[1].1);
+    drop(storage);
+
+    let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
+    assert_eq!(version, 4);
+    let table: String =
+        conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'inline_bytes'", [], |row| row.get(0)).unwrap();
+    assert!(table.contains("bytes_id INTEGER PRIMARY KEY") && !table.contains("id    TEXT"), "{table}");
+    let leftovers: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'inline_bytes_v3'", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(leftovers, 0);
 }
