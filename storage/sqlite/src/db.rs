@@ -216,10 +216,10 @@ fn wait_for_other_writer() -> impl FnMut(i32) -> bool + Send + 'static {
 ///
 /// Each such checkpoint writes and syncs the database file, and the commit that runs it
 /// waits for it. Under many small uploads kept in the database, checkpoints every 1000
-/// pages cost more than the commits themselves: the bench's 16 KiB uploads went from about
-/// 8000 to about 11000 per second with 4000 pages, for checkpoints of about 30 ms instead
-/// of 15 (p99 26–39 ms instead of 17–19). Larger sizes gained little more and stalled the
-/// writer for 100 ms. The WAL file stays at most about this size (16 MiB) plus a commit.
+/// pages took about a third of the writer's time: the bench's 16 KiB uploads went from
+/// about 8000 to about 11000 per second with 4000 pages, and p99 from 14–22 to 26–39 ms
+/// (one checkpoint). 16384 pages gained no more in the server and stalled commits for about
+/// 100 ms (ADR 003). The WAL file stays at about this size (16 MiB) plus a commit.
 const WAL_CHECKPOINT_PAGES: i64 = 4000;
 
 /// Opens one connection with the settings every connection shares.
