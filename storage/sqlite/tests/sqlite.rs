@@ -628,8 +628,7 @@ fn the_database_is_in_wal_mode_with_a_schema_version() {
     let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
     let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
     assert_eq!(mode, "wal");
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(schema_version(&conn), 4);
     drop(storage);
 
     // A database from a newer version is refused rather than misread.
@@ -637,6 +636,16 @@ fn the_database_is_in_wal_mode_with_a_schema_version() {
     drop(conn);
     let err = SqliteStorage::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("schema version 5"), "{err}");
+}
+
+/// The schema version a database file says it has.
+fn schema_version(conn: &rusqlite::Connection) -> i64 {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap()
+}
+
+/// The `CREATE` statement of a table, as the database file keeps it.
+fn table_sql(conn: &rusqlite::Connection, table: &str) -> String {
+    conn.query_row("SELECT sql FROM sqlite_schema WHERE name = ?1", [table], |row| row.get(0)).unwrap()
 }
 
 /// The schema of version 1, the first one (frozen here: the crate only keeps
@@ -729,10 +738,8 @@ async fn a_version_1_database_is_upgraded_with_every_record_kept() {
     drop(storage);
 
     let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 4);
-    let table: String =
-        conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'uploads'", [], |row| row.get(0)).unwrap();
+    assert_eq!(schema_version(&conn), 4);
+    let table = table_sql(&conn, "uploads");
     assert!(table.contains("WITHOUT ROWID") && !table.contains(" IN ("), "{table}");
     let indexes: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'uploads_expiry'", [], |row| {
@@ -765,8 +772,7 @@ fn a_version_1_database_whose_parts_name_no_upload_is_not_upgraded() {
     let err = SqliteStorage::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("1 concatenation parts name no upload"), "{err}");
     let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(schema_version(&conn), 1);
 }
 
 #[test]
@@ -1335,8 +1341,7 @@ async fn a_version_2_database_is_upgraded() {
     assert_eq!(bytes_in_database(dir.path(), &small).as_deref(), Some(&b"hi"[..]));
     drop(storage);
     let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(schema_version(&conn), 4);
 }
 
 /// A version 3 database, whose table of bytes was keyed by upload ID, is upgraded in place:
@@ -1390,10 +1395,8 @@ PRAGMA user_version = 3;
     drop(storage);
 
     let conn = rusqlite::Connection::open(dir.path().join("uploads.db")).unwrap();
-    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).unwrap();
-    assert_eq!(version, 4);
-    let table: String =
-        conn.query_row("SELECT sql FROM sqlite_schema WHERE name = 'inline_bytes'", [], |row| row.get(0)).unwrap();
+    assert_eq!(schema_version(&conn), 4);
+    let table = table_sql(&conn, "inline_bytes");
     assert!(table.contains("bytes_id INTEGER PRIMARY KEY") && !table.contains("id    TEXT"), "{table}");
     let leftovers: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'inline_bytes_v3'", [], |row| row.get(0))
