@@ -360,15 +360,19 @@ pub mod js {
     /// one request, which the SQLite storage keeps in its database rather than in a file.
     /// Returns the upload URL.
     pub async fn small_creation_with_upload(endpoint: &Endpoint) -> String {
-        let (file, result) = run(Driver::Js, "creation-with-upload", endpoint, 16 * KIB + 1, 23).await;
-        assert_stored(endpoint, &result.url, &file).await;
-        result.url
+        created_with_upload(endpoint, 16 * KIB + 1, 23).await
     }
 
     /// The data rides on the creation POST.
     pub async fn creation_with_upload(endpoint: &Endpoint) {
-        let (file, result) = run(Driver::Js, "creation-with-upload", endpoint, 200 * KIB, 18).await;
+        created_with_upload(endpoint, 200 * KIB, 18).await;
+    }
+
+    /// Uploads `len` bytes in the creation POST alone, checks them and returns the URL.
+    async fn created_with_upload(endpoint: &Endpoint, len: u64, seed: u64) -> String {
+        let (file, result) = run(Driver::Js, "creation-with-upload", endpoint, len, seed).await;
         assert_stored(endpoint, &result.url, &file).await;
+        result.url
     }
 
     /// PATCH sent as POST with X-HTTP-Method-Override.

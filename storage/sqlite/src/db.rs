@@ -114,7 +114,7 @@ ALTER TABLE uploads_v2 RENAME TO uploads;
 /// queries can be built with `concat!`, without a `format!` per query).
 macro_rules! columns {
     () => {
-        r#"id, "offset", length, metadata, concat, created_at, expires_at, state"#
+        r#"id, "offset", length, metadata, concat, created_at, expires_at, state, bytes_id"#
     };
 }
 
@@ -151,6 +151,9 @@ impl State {
 pub(crate) struct Record {
     pub(crate) info: UploadInfo,
     pub(crate) state: State,
+    /// The row of `inline_bytes` holding the upload's bytes, when the database holds them
+    /// (then there is no data file).
+    pub(crate) bytes_id: Option<i64>,
 }
 
 impl Record {
@@ -439,7 +442,8 @@ fn record(conn: &Connection, row: &Row<'_>) -> Result<Record, StorageError> {
         "expired" => State::Expired,
         other => return Err(StorageError::other(format!("corrupt upload record: state {other:?}"))),
     };
-    Ok(Record { info, state })
+    let bytes_id = row.get(8).map_err(db_err)?;
+    Ok(Record { info, state, bytes_id })
 }
 
 /// A text column read in place, without copying it into a `String` first.
@@ -474,7 +478,17 @@ pub(crate) fn load(conn: &Connection, id: &UploadId) -> Result<Option<Record>, S
 
 /// The live upload `id`, or `NotFound` / `Gone`.
 pub(crate) fn load_active(conn: &Connection, id: &UploadId) -> Result<UploadInfo, StorageError> {
-    load(conn, id)?.ok_or(StorageError::NotFound)?.active()
+    load_active_with_bytes_id(conn, id).map(|(info, _)| info)
+}
+
+/// [`load_active`], and the row of `inline_bytes` holding the upload's bytes, if any.
+pub(crate) fn load_active_with_bytes_id(
+    conn: &Connection,
+    id: &UploadId,
+) -> Result<(UploadInfo, Option<i64>), StorageError> {
+    let record = load(conn, id)?.ok_or(StorageError::NotFound)?;
+    let bytes_id = record.bytes_id;
+    Ok((record.active()?, bytes_id))
 }
 
 /// Inserts a new record (and the parts of a final) at `offset` bytes. Returns the stored state.
@@ -520,7 +534,7 @@ fn insert_record(
         .prepare_cached(concat!(
             "INSERT INTO uploads (",
             columns!(),
-            ", bytes_id) VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active', ?8) ON CONFLICT (id) DO NOTHING"
+            ") VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, 'active', ?8) ON CONFLICT (id) DO NOTHING"
         ))
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -655,23 +669,11 @@ pub(crate) fn tombstone(conn: &Connection, id: &UploadId, why: Removal) -> Resul
     Ok(())
 }
 
-/// The bytes of upload `id` when the database holds them, `None` when its data file does.
-pub(crate) fn inline_bytes(conn: &Connection, id: &UploadId) -> Result<Option<Vec<u8>>, StorageError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT bytes FROM inline_bytes WHERE bytes_id = (SELECT bytes_id FROM uploads WHERE id = ?1)")
-        .map_err(db_err)?;
-    let mut rows = stmt.query([id.as_str()]).map_err(db_err)?;
-    match rows.next().map_err(db_err)? {
-        Some(row) => Ok(Some(row.get(0).map_err(db_err)?)),
-        None => Ok(None),
-    }
-}
-
-/// Whether the database holds the bytes of upload `id` (no data file is expected).
-pub(crate) fn is_inline(conn: &Connection, id: &UploadId) -> Result<bool, StorageError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT 1 FROM uploads WHERE id = ?1 AND bytes_id IS NOT NULL").map_err(db_err)?;
-    stmt.exists([id.as_str()]).map_err(db_err)
+/// The bytes a record's [`Record::bytes_id`] names.
+pub(crate) fn held_bytes(conn: &Connection, bytes_id: i64) -> Result<Vec<u8>, StorageError> {
+    conn.prepare_cached("SELECT bytes FROM inline_bytes WHERE bytes_id = ?1")
+        .and_then(|mut stmt| stmt.query_row([bytes_id], |row| row.get(0)))
+        .map_err(db_err)
 }
 
 /// The unfinished, live final uploads that name `partial`, each once.

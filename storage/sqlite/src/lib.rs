@@ -583,7 +583,7 @@ impl Storage for SqliteStorage {
         let opened = self
             .blocking(move |inner| {
                 let reader = inner.readers.get()?;
-                let info = db::load_active(&reader, &id)?;
+                let (info, bytes_id) = db::load_active_with_bytes_id(&reader, &id)?;
                 // Bytes past the committed offset are not the upload's (yet).
                 let end = range.end.min(info.offset);
                 let start = range.start.min(end);
@@ -591,7 +591,8 @@ impl Storage for SqliteStorage {
                     return Ok(Opened::Empty);
                 }
                 // The database first: it decides, even over a leftover file of the same ID.
-                if let Some(bytes) = db::inline_bytes(&reader, &id)? {
+                if let Some(bytes_id) = bytes_id {
+                    let bytes = db::held_bytes(&reader, bytes_id)?;
                     let held = bytes.len();
                     let within =
                         usize::try_from(start).ok().zip(usize::try_from(end).ok()).filter(|&(_, end)| end <= held);

@@ -54,7 +54,7 @@ pub(crate) fn run(inner: &Inner) -> Result<(), StorageError> {
         // Read under the lock: a writer commits only while it holds it.
         let offset = match db::load(&reader, &id)? {
             // An upload whose bytes the database holds has no file: this one is a leftover.
-            Some(_) if db::is_inline(&reader, &id)? => None,
+            Some(record) if record.bytes_id.is_some() => None,
             Some(record) => record.active().ok().map(|info| info.offset),
             None => None,
         };

@@ -69,10 +69,9 @@ fn lock_for_writing(inner: &Inner, id: &UploadId, create: bool, expected: Option
     let file = match files::open_rw(&path, create) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let reader = inner.readers.get()?;
             // Removed meanwhile, or kept in the database, or bytes lost outside our control.
-            let info = db::load_active(&reader, id)?;
-            if db::is_inline(&reader, id)? {
+            let (info, bytes_id) = db::load_active_with_bytes_id(&*inner.readers.get()?, id)?;
+            if bytes_id.is_some() {
                 return Ok(Locked::Inline(info));
             }
             return Err(StorageError::Io(io::Error::new(
